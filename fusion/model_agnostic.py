@@ -1,0 +1,150 @@
+"""Model-agnostic fusion (Baltrusaitis et al. 2017, Sec. 6.1): early, late and the unimodal baselines.
+
+Early fusion concatenates unimodal features before one classifier; late fusion trains a classifier
+per modality and combines their decisions (mean of probabilities, product of probabilities, or
+learned modality weights). Both accept any number of modalities; a modality dropped at test time
+(``<m>_present`` False) is zero-imputed at the feature level by early fusion and left out of the
+combination by late fusion.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmml.data.contract import is_present, present_mask, require
+from mmml.data.spec import ModalitySpec
+from mmml.encoders import build_encoder, encode, mlp
+
+
+class UnimodalEncoders(nn.Module):
+    """One encoder per modality, all with output size ``dim``; the shared front of fusion methods."""
+
+    def __init__(self, specs: dict[str, ModalitySpec], dim: int, modalities: list[str] | None = None) -> None:
+        super().__init__()
+        self.modalities = list(modalities) if modalities is not None else list(specs)
+        unknown = [m for m in self.modalities if m not in specs]
+        if unknown:
+            raise ValueError(f"model.net.modalities names {unknown}, which the data set does not serve "
+                             f"({list(specs)}); fix model.net.modalities or data.modalities")
+        self.dim = dim
+        self.encoders = nn.ModuleDict({m: build_encoder(specs[m], dim) for m in self.modalities})
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor | None]:
+        """``{modality: (B, dim) features}``, ``None`` for a modality dropped from the batch."""
+        require(batch, self.modalities)
+        return {m: encode(self.encoders[m], batch, m) if is_present(batch, m) else None for m in self.modalities}
+
+
+class Unimodal(nn.Module):
+    """A single-modality classifier (encoder + linear head): the baseline every fusion must beat.
+
+    Example:
+        >>> net = Unimodal({"image": ModalitySpec("image", "image", (1, 8, 8))}, num_classes=10, modality="image")
+        >>> net({"image": torch.zeros(2, 1, 8, 8)}).shape
+        torch.Size([2, 10])
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modality: str, hidden: int = 128) -> None:
+        super().__init__()
+        self.front = UnimodalEncoders(specs, hidden, [modality])
+        self.modality = modality
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        h = self.front(batch)[self.modality]
+        if h is None:  # the only modality is missing: predict the uniform distribution
+            n = present_mask(batch, self.modality).shape[0]
+            return torch.zeros(n, self.head.out_features, device=self.head.weight.device)
+        return self.head(h)
+
+
+class EarlyFusion(nn.Module):
+    """Early (feature-level) fusion: concatenated unimodal features -> MLP classifier.
+
+    Args:
+        specs: modality specs (from the datamodule). num_classes: classes.
+        modalities: which to fuse (default all). hidden: encoder output and MLP width.
+        modality_dropout: during training, zero each modality's features with this probability
+            (per example), the training-time counterpart of missing-modality robustness.
+
+    Shapes: batch dict -> logits ``(B, num_classes)``.
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modalities: list[str] | None = None,
+                 hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.front = UnimodalEncoders(specs, hidden, modalities)
+        self.modality_dropout = modality_dropout
+        self.head = mlp([hidden * len(self.front.modalities), hidden, num_classes], dropout=dropout)
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        feats = self.front(batch)
+        n = present_mask(batch, self.front.modalities[0]).shape[0]
+        device = self.head[0].weight.device
+        parts = []
+        for m in self.front.modalities:
+            h = feats[m] if feats[m] is not None else torch.zeros(n, self.front.dim, device=device)
+            keep = present_mask(batch, m).to(h.dtype)[:, None] if feats[m] is not None else 1.0
+            if self.training and self.modality_dropout > 0:
+                keep = keep * (torch.rand(n, 1, device=device) >= self.modality_dropout).to(h.dtype)
+            parts.append(h * keep)
+        return self.head(torch.cat(parts, dim=1))
+
+
+COMBINATIONS = ("mean", "product", "learned")
+
+
+class LateFusion(nn.Module):
+    """Late (decision-level) fusion: a classifier per modality, decisions combined.
+
+    ``combine="mean"`` averages class probabilities, ``"product"`` multiplies them (sums
+    log-probabilities, the naive-Bayes rule), ``"learned"`` weights each modality's log-probabilities
+    by softmax-normalised learned weights. Each unimodal classifier is trained on its own
+    cross-entropy (``aux_loss``); the learned weights on the fused output's.
+
+    Shapes: batch dict -> ``{"logits": (B, C) fused log-probabilities, "aux_loss": scalar, "unimodal": {m: (B, C)}}``.
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modalities: list[str] | None = None,
+                 hidden: int = 128, combine: str = "mean") -> None:
+        super().__init__()
+        if combine not in COMBINATIONS:
+            raise ValueError(f"model.net.combine={combine!r}; choose one of {list(COMBINATIONS)}")
+        self.front = UnimodalEncoders(specs, hidden, modalities)
+        self.combine = combine
+        self.heads = nn.ModuleDict({m: nn.Linear(hidden, num_classes) for m in self.front.modalities})
+        self.weights = nn.Parameter(torch.zeros(len(self.front.modalities)))
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        feats = self.front(batch)
+        mods = self.front.modalities
+        logp, masks = [], []
+        n = present_mask(batch, mods[0]).shape[0]
+        for m in mods:
+            if feats[m] is None:
+                logp.append(torch.zeros(n, self.heads[m].out_features, device=self.weights.device))
+                masks.append(torch.zeros(n, device=self.weights.device))
+            else:
+                logp.append(F.log_softmax(self.heads[m](feats[m]), dim=-1))
+                masks.append(present_mask(batch, m).to(logp[-1].dtype))
+        unimodal = torch.stack(logp, 1)  # (B, M, C)
+        # decisions are combined, not learned through: only the learned weights see the fused loss
+        lp = unimodal.detach() if self.training else unimodal
+        mask = torch.stack(masks, 1)  # (B, M)
+        if self.combine == "learned":
+            w = torch.softmax(self.weights, 0)[None, :] * mask
+            w = w / w.sum(1, keepdim=True).clamp_min(1e-12)
+            fused = (w[..., None] * lp).sum(1)
+        elif self.combine == "product":
+            fused = (mask[..., None] * lp).sum(1)
+        else:
+            w = mask / mask.sum(1, keepdim=True).clamp_min(1e-12)
+            fused = torch.logsumexp(lp + w[..., None].clamp_min(1e-12).log(), dim=1)
+        fused = F.log_softmax(fused, dim=-1)
+        out = {"logits": fused, "unimodal": {m: logp[i] for i, m in enumerate(mods)}}
+        if "label" in batch and self.training:
+            out["aux_loss"] = sum(F.nll_loss(logp[i], batch["label"]) for i, m in enumerate(mods)
+                                  if feats[m] is not None)
+        return out

@@ -1,0 +1,68 @@
+"""A disk cache for extracted features, keyed by the preprocessing parameters.
+
+A sweep of hundreds of runs builds each data set's features once. Entries are written atomically
+and loaded with ``torch.load(weights_only=True)``; a corrupt entry is rebuilt with a warning, never
+trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mmml.io import load_tensors, save_tensors
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    """``$MMML_CACHE``, else ``~/.cache/mmml/features``."""
+    return Path(os.environ.get("MMML_CACHE", Path.home() / ".cache" / "mmml" / "features")).expanduser()
+
+
+def cache_key(name: str, params: dict[str, Any]) -> str:
+    """Stable key from a data set name and its preprocessing parameters."""
+    blob = json.dumps({"name": name, **params}, sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+class FeatureCache:
+    """Build-or-load of a dict of tensors under ``root/<key>.pt``.
+
+    Example:
+        >>> import tempfile, torch
+        >>> cache = FeatureCache(tempfile.mkdtemp())
+        >>> cache.get_or_build("toy", {"n": 3}, lambda: {"x": torch.arange(3)})["x"].tolist()
+        [0, 1, 2]
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, enabled: bool = True) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.enabled = enabled
+
+    def path(self, name: str, params: dict[str, Any]) -> Path:
+        return self.root / f"{cache_key(name, params)}.pt"
+
+    def get_or_build(self, name: str, params: dict[str, Any], build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Return the cached tensors for ``(name, params)``, building and storing them if needed."""
+        if not self.enabled:
+            return build()
+        path = self.path(name, params)
+        if path.exists():
+            try:
+                return load_tensors(path)
+            except Exception as err:  # corrupt or truncated entry: rebuild, never trust it
+                warnings.warn(f"feature cache entry {path} is unreadable ({type(err).__name__}: {err}); rebuilding it",
+                              stacklevel=2)
+        data = build()
+        try:
+            save_tensors(path, data)
+        except OSError as err:  # read-only or full disk: still usable, just not cached
+            log.warning("could not write feature cache %s: %s", path, err)
+        return data

@@ -1,0 +1,199 @@
+"""``mmml-run``: the Hydra runner. One job = seed, build data, method and task, fit, test, write a record.
+
+``run(cfg)`` is a plain importable function; :func:`main` only wraps it with ``@hydra.main``. A job
+that raises is recorded with ``status: failed`` and its error, and does not stop a multirun. A job
+started with ``+resume=true`` whose run folder already holds an ``ok`` record with the same
+overrides is skipped, and an unfinished one resumes from its last checkpoint.
+
+Methods plug in through configs only: ``model.net`` builds the method and ``model.task`` the
+LightningModule that trains it. Both receive, among ``specs``, ``num_classes``, ``class_names``
+and ``datamodule``, whichever their constructor accepts, so no config repeats a dimension.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import platform
+import resource
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mmml.results import RECORD, git_revision, package_versions, read_record, setting_of, write_record
+
+log = logging.getLogger("mmml.run")
+INJECTABLE = ("specs", "num_classes", "class_names", "datamodule")
+
+
+def build(node: DictConfig, datamodule: Any, **extra: Any) -> Any:
+    """Instantiate ``node`` passing whatever of :data:`INJECTABLE` its target's constructor accepts."""
+    target = node.get("_target_")
+    if target is None:
+        raise ValueError(f"config node {OmegaConf.to_container(node)} has no _target_; name the class to build")
+    try:
+        cls = get_class(target)
+    except Exception as err:
+        raise ValueError(f"cannot import {target!r} named by _target_: {err}; check the spelling in the config") \
+            from err
+    params = inspect.signature(cls).parameters
+    values = {"specs": lambda: datamodule.specs, "num_classes": lambda: datamodule.num_classes,
+              "class_names": lambda: datamodule.class_names, "datamodule": lambda: datamodule}
+    kwargs = {k: values[k]() for k in INJECTABLE if k in params and k not in node}
+    kwargs.update(extra)
+    # objects go through the partial, not through instantiate (which would turn them into configs)
+    return instantiate(node, _partial_=True, _convert_="all")(**kwargs)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Errors that name the config key and the fix, before anything is built."""
+    for key in ("max_epochs",):
+        value = OmegaConf.select(cfg, f"trainer.{key}")
+        if value is not None and int(value) <= 0:
+            raise ValueError(f"trainer.{key}={value}; use a positive number of epochs")
+    for key in ("batch_size", "eval_batch_size"):
+        value = OmegaConf.select(cfg, f"data.{key}")
+        if value is not None and int(value) <= 0:
+            raise ValueError(f"data.{key}={value}; use a positive batch size")
+    for key in ("model.net", "model.task", "data", "trainer"):
+        if OmegaConf.select(cfg, key) is None:
+            raise ValueError(f"config has no {key}; choose one, e.g. model=fusion/early data=avdigits trainer=cpu")
+
+
+def make_trainer(cfg: DictConfig, run_dir: Path) -> pl.Trainer:
+    """The Lightning trainer of ``cfg.trainer``, writing checkpoints (``last.ckpt``) under ``run_dir``."""
+    ckpt = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
+                                        every_n_epochs=1, save_on_train_epoch_end=True)
+    callbacks = [ckpt] + [instantiate(c) for c in cfg.get("callbacks", []) or []]
+    node = OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "callbacks"])
+    return instantiate(node, default_root_dir=str(run_dir), callbacks=callbacks, _convert_="all")
+
+
+def _choices() -> dict[str, str]:
+    if HydraConfig.initialized():
+        return {k: v for k, v in HydraConfig.get().runtime.choices.items() if v is not None and "hydra" not in k}
+    return {}
+
+
+def _overrides() -> list[str]:
+    if HydraConfig.initialized():
+        return list(HydraConfig.get().overrides.task)
+    return []
+
+
+def _run_dir(cfg: DictConfig) -> Path:
+    if cfg.get("run_dir"):
+        return Path(cfg.run_dir)
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(os.getcwd())
+
+
+def _device_name(trainer: pl.Trainer | None) -> str:
+    if trainer is None:
+        return "unknown"
+    dev = trainer.strategy.root_device
+    if dev.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(dev)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def _peak_memory_mb(trainer: pl.Trainer | None) -> float:
+    if trainer is not None and trainer.strategy.root_device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (KiB on Linux)
+
+
+def n_parameters(task: Any) -> int:
+    """Trainable parameters of a torch method; an estimator reports its own ``n_params_`` if it has one."""
+    est = getattr(task, "estimator", None)
+    if est is not None:
+        return int(getattr(est, "n_params_", 0))
+    return sum(p.numel() for p in task.parameters() if p.requires_grad)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Run one job and return its record (also written to ``<run dir>/result.json``)."""
+    run_dir = _run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    overrides = _overrides()
+    model = cfg.get("model") or {}
+    record: dict[str, Any] = {
+        "challenge": model.get("challenge"), "family": model.get("family"), "method": model.get("method"),
+        "paper": model.get("paper"), "dataset": _choices().get("data"), "config_name": _choices().get("model"),
+        "seed": cfg.get("seed"),
+        "setting": setting_of(overrides), "overrides": overrides, "status": "running", "error": None,
+        "metrics": {}, "n_params": None, "fit_seconds": None, "test_seconds": None, "peak_memory_mb": None,
+        "device": None, "versions": package_versions(), "git_revision": git_revision(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    previous = read_record(run_dir / RECORD) if (run_dir / RECORD).exists() else None
+    if cfg.get("resume") and previous and previous.get("status") == "ok" and previous.get("overrides") == overrides:
+        log.info("resume: %s already holds an ok record; skipped", run_dir)
+        return previous
+    trainer = None
+    try:
+        record["config"] = OmegaConf.to_container(cfg, resolve=True)
+        check_config(cfg)
+        pl.seed_everything(int(cfg.seed), workers=True)
+        datamodule = instantiate(cfg.data, _convert_="all")
+        record["dataset"] = datamodule.name
+        net = build(cfg.model.net, datamodule)
+        task = build(cfg.model.task, datamodule, net=net)
+        trainer = make_trainer(cfg, run_dir)
+        last = run_dir / "checkpoints" / "last.ckpt"
+        ckpt_path = str(last) if cfg.get("resume") and last.exists() else None
+        start = time.perf_counter()
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        record["fit_seconds"] = time.perf_counter() - start
+        start = time.perf_counter()
+        trainer.test(task, datamodule=datamodule, verbose=False)
+        record["test_seconds"] = time.perf_counter() - start
+        record["test_examples"] = len(datamodule.split("test")["label"]) * len(datamodule.conditions)
+        record["metrics"] = dict(task.test_results)
+        record["n_params"] = n_parameters(task)
+        record["status"] = "ok"
+    except Exception as err:  # recorded, not fatal to a sweep
+        record["status"] = "failed"
+        record["error"] = f"{type(err).__name__}: {err}"
+        record["traceback"] = traceback.format_exc()
+        log.error("job failed: %s", record["error"])
+        if not cfg.get("catch_errors", True):
+            raise
+    finally:
+        record["device"] = _device_name(trainer)
+        record["peak_memory_mb"] = _peak_memory_mb(trainer)
+        record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_record(run_dir, record)
+    log.info("%s/%s/%s on %s seed %s: %s %s", record["challenge"], record["family"], record["method"],
+             record["dataset"], record["seed"], record["status"], _headline(record))
+    return record
+
+
+def _headline(record: dict[str, Any]) -> str:
+    items = [f"{k}={v:.4f}" for k, v in record["metrics"].items() if k.startswith("test/clean/")]
+    return " ".join(items[:4])
+
+
+@hydra.main(version_base="1.3", config_path="pkg://experiments", config_name="config")
+def _hydra_entry(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+def main() -> None:
+    """Console entry point ``mmml-run``."""
+    torch.set_float32_matmul_precision("high")
+    _hydra_entry()
+
+
+if __name__ == "__main__":
+    main()

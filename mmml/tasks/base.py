@@ -1,0 +1,146 @@
+"""The base LightningModule of every challenge's tasks.
+
+It holds what they share: the optimiser set-up, torchmetrics collections cloned under ``train/``,
+``val/`` and ``test/<condition>/`` (the torchgeo pattern), evaluation of the clean condition and of
+every configured corruption (one test loader per condition), collected outputs for metrics that need
+a whole split (retrieval, alignment), a guard that stops on a non-finite loss, and the flat
+``test_results`` dict the runner writes into the result record.
+
+A subclass implements :meth:`step` (loss and outputs of a batch), and either :meth:`build_metrics`
+plus :meth:`update_metrics` (per-batch torchmetrics) or :meth:`evaluate` (whole-split metrics from
+what :meth:`collect` gathered), or both.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import partial
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from mmml.data.contract import batch_size
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the training loss becomes NaN or Inf; the run is recorded as failed."""
+
+
+class MMMLTask(pl.LightningModule):
+    """Base task: an injected model (``net``) trained and evaluated for one challenge's objective.
+
+    Args:
+        net: the method, a plain ``nn.Module`` mapping a batch dict to outputs.
+        lr: learning rate. weight_decay: decoupled weight decay (AdamW).
+        optimizer: a partial optimiser (Hydra ``_partial_: true``) taking ``params``; default AdamW.
+    """
+
+    def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
+                 optimizer: partial | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.net = net
+        self.optimizer_factory = optimizer
+        template = self.build_metrics()
+        self.train_metrics = template.clone(prefix="train/") if template is not None else None
+        self.val_metrics = template.clone(prefix="val/") if template is not None else None
+        self._template = template
+        self.test_metrics = nn.ModuleDict()
+        self.test_results: dict[str, float] = {}
+        self._collected: dict[str, dict[str, list[Tensor]]] = {}
+
+    # ---- hooks for subclasses ------------------------------------------------------------------
+    def build_metrics(self) -> MetricCollection | None:
+        """The metric collection cloned per stage and per test condition (``None``: none)."""
+        return None
+
+    def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, Any]:
+        """Return ``(loss, outputs)`` for a batch; ``loss`` may be ``None`` outside training."""
+        raise NotImplementedError
+
+    def update_metrics(self, metrics: MetricCollection, batch: dict[str, Tensor], outputs: Any) -> None:
+        """Update a metric collection with a batch's outputs."""
+
+    def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
+        """Whole-split metrics of one test condition from what :meth:`collect` gathered."""
+        return {}
+
+    # ---- shared plumbing -----------------------------------------------------------------------
+    def forward(self, batch: dict[str, Tensor]) -> Any:
+        return self.net(batch)
+
+    def collect(self, condition: str, **tensors: Tensor) -> None:
+        """Keep tensors of a test batch (detached, on CPU) for :meth:`evaluate`."""
+        store = self._collected.setdefault(condition, defaultdict(list))
+        for k, v in tensors.items():
+            store[k].append(v.detach().cpu())
+
+    @property
+    def condition_names(self) -> list[str]:
+        dm = getattr(self.trainer, "datamodule", None)
+        return [c.name for c in getattr(dm, "conditions", [])] or ["clean"]
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss, outputs = self.step(batch, "train")
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"training loss became {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}; "
+                "lower model.task.lr, check the inputs for extreme values, or add gradient clipping "
+                "(trainer.gradient_clip_val)")
+        n = batch_size(batch)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        if self.train_metrics is not None:
+            self.update_metrics(self.train_metrics, batch, outputs)
+            self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        loss, outputs = self.step(batch, "val")
+        n = batch_size(batch)
+        if loss is not None:
+            self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
+        if self.val_metrics is not None:
+            self.update_metrics(self.val_metrics, batch, outputs)
+            self.log_dict(self.val_metrics, on_step=False, on_epoch=True, batch_size=n)
+
+    def on_test_start(self) -> None:
+        self.test_results = {}
+        self._collected = {}
+        if self._template is not None:
+            for name in self.condition_names:
+                if name not in self.test_metrics:
+                    self.test_metrics[name] = self._template.clone(prefix=f"test/{name}/").to(self.device)
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        name = self.condition_names[dataloader_idx]
+        self.test_condition_step(batch, name)
+
+    def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
+        """Evaluate one test batch under ``condition`` (default: update that condition's metrics)."""
+        _, outputs = self.step(batch, "test")
+        if condition in self.test_metrics:
+            self.update_metrics(self.test_metrics[condition], batch, outputs)
+
+    def on_test_epoch_end(self) -> None:
+        results: dict[str, float] = {}
+        for name in self.condition_names:
+            if name in self.test_metrics:
+                for k, v in self.test_metrics[name].compute().items():
+                    results[k] = float(v)
+                self.test_metrics[name].reset()
+            if name in self._collected:
+                gathered = {k: torch.cat(v) for k, v in self._collected[name].items()}
+                for k, v in self.evaluate(name, gathered).items():
+                    results[f"test/{name}/{k}"] = float(v)
+        self.test_results.update(results)
+        for k, v in results.items():
+            self.log(k, v, add_dataloader_idx=False, sync_dist=False)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.optimizer_factory is not None:
+            return self.optimizer_factory(params)
+        return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
