@@ -12,11 +12,13 @@ and ``datamodule``, whichever their constructor accepts, so no config repeats a 
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import logging
 import os
 import platform
 import resource
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -189,8 +191,32 @@ def _hydra_entry(cfg: DictConfig) -> None:
     run(cfg)
 
 
+GROUPS = ("data", "model", "trainer", "experiment")
+
+
+def available(group: str) -> list[str]:
+    """Config choices of a group shipped in ``experiments/`` (``model`` -> ``fusion/early``, ...)."""
+    root = Path(importlib.util.find_spec("experiments").origin).parent / group
+    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
+
+
+def check_choices(argv: list[str]) -> None:
+    """Exit with the list of choices when an override names a config that does not exist."""
+    for arg in argv:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key not in GROUPS or not value:
+            continue
+        choices = available(key)
+        values = value.removeprefix("glob(").removesuffix(")").split(",") if not value.startswith("glob(") else []
+        unknown = [v for v in values if v and v != "null" and v not in choices]
+        if unknown:
+            sys.exit(f"mmml-run: {key}={','.join(unknown)} does not exist. Available options for {key}: "
+                     f"{', '.join(choices)}")
+
+
 def main() -> None:
     """Console entry point ``mmml-run``."""
+    check_choices(sys.argv[1:])
     torch.set_float32_matmul_precision("high")
     _hydra_entry()
 

@@ -18,6 +18,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from mmml.data.audio import LogMel
+from mmml.data.cache import source_fingerprint
 from mmml.data.datamodule import MultimodalDataModule
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import DIGIT_WORDS_EN, DIGIT_WORDS_FR, Vocab
@@ -96,9 +97,9 @@ class AVDigits(MultimodalDataModule):
     def __init__(
         self,
         modalities: Sequence[str] | None = ("image", "audio"),
-        image_energy_removed: float = 0.75,
+        image_energy_removed: float = 0.5,
         image_noise: float = 0.1,
-        snr_db: float | None = 0.0,
+        snr_db: float | None = -10.0,
         text_noise: float = 0.3,
         n_mels: int = 40,
         max_frames: int = 80,
@@ -116,7 +117,8 @@ class AVDigits(MultimodalDataModule):
 
     def params(self) -> dict[str, Any]:
         return {"energy": self.image_energy_removed, "image_noise": self.image_noise, "snr": self.snr_db,
-                "text_noise": self.text_noise, "logmel": self.logmel.__dict__, "seed": self.data_seed}
+                "text_noise": self.text_noise, "logmel": self.logmel.__dict__, "seed": self.data_seed,
+                "synth": source_fingerprint("mmml.data.synth", "mmml.data.phones")}
 
     def describe(self) -> tuple[dict[str, ModalitySpec], tuple[str, ...]]:
         specs = {

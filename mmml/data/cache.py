@@ -32,6 +32,16 @@ def cache_key(name: str, params: dict[str, Any]) -> str:
     return f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
+def source_fingerprint(*modules: str) -> str:
+    """Hash of the source files of ``modules``: a key part that changes when the code that makes the data does."""
+    import importlib.util
+
+    h = hashlib.sha256()
+    for name in modules:
+        h.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    return h.hexdigest()[:12]
+
+
 class FeatureCache:
     """Build-or-load of a dict of tensors under ``root/<key>.pt``.
 
@@ -58,8 +68,9 @@ class FeatureCache:
             try:
                 return load_tensors(path)
             except Exception as err:  # corrupt or truncated entry: rebuild, never trust it
-                warnings.warn(f"feature cache entry {path} is unreadable ({type(err).__name__}: {err}); rebuilding it",
-                              stacklevel=2)
+                reason = (str(err).splitlines() or [""])[0][:200]
+                warnings.warn(f"feature cache entry {path} is unreadable ({type(err).__name__}: {reason}); "
+                              "rebuilding it", stacklevel=2)
         data = build()
         try:
             save_tensors(path, data)

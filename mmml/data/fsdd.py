@@ -117,7 +117,7 @@ class AVDigitsFSDD(FSDDMixin, MultimodalDataModule):
     name = "avdigits_fsdd"
 
     def __init__(self, root: str | None = None, download: bool = False, speakers: Sequence[str] | None = None,
-                 image_energy_removed: float = 0.75, image_noise: float = 0.1, n_mels: int = 40,
+                 image_energy_removed: float = 0.5, image_noise: float = 0.1, n_mels: int = 40,
                  max_frames: int = 80, hop_length: int = 128, data_seed: int = 0,
                  modalities: Sequence[str] | None = ("image", "audio"), **kwargs: Any) -> None:
         super().__init__(modalities=modalities, **kwargs)

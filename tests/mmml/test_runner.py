@@ -1,0 +1,87 @@
+"""The Hydra runner: records, reproducibility, failures recorded not fatal, configs found from a wheel."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from mmml.runner import run
+
+EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[2] / "experiments" / "experiment").glob("*.yaml"))
+
+
+def config(*overrides):
+    with initialize_config_module("experiments", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+def test_smoke_writes_an_ok_record(tmp_path):
+    rec = run(config("experiment=smoke", f"run_dir={tmp_path}"))
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["status"] == "ok", saved.get("traceback")
+    assert (saved["challenge"], saved["family"], saved["method"]) == ("fusion", "model_agnostic", "early")
+    assert set(saved["metrics"]) == {"test/clean/acc", "test/clean/f1", "test/audio_drop/acc", "test/audio_drop/f1"}
+    assert saved["metrics"]["test/clean/acc"] > 0.3  # well above chance (0.1) after 2 epochs
+    assert saved["n_params"] > 0 and saved["fit_seconds"] > 0 and saved["versions"]["torch"]
+    assert rec["metrics"] == saved["metrics"]
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists()
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    args = ("experiment=smoke", "trainer.max_epochs=1", "model=fusion/late_learned")
+    a = run(config(*args, f"run_dir={tmp_path / 'a'}"))
+    b = run(config(*args, f"run_dir={tmp_path / 'b'}"))
+    c = run(config(*args, "seed=1", f"run_dir={tmp_path / 'c'}"))
+    assert a["status"] == b["status"] == "ok"
+    assert a["metrics"] == b["metrics"]
+    assert a["metrics"] != c["metrics"]
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [("trainer.max_epochs=0", "trainer.max_epochs=0; use a positive"),
+     ("data.batch_size=-4", "data.batch_size=-4; use a positive"),
+     ("model.net.modalities=[image,video]", "video")],
+)
+def test_a_failing_job_is_recorded_as_failed(tmp_path, override, match):
+    rec = run(config("experiment=smoke", override, f"run_dir={tmp_path}"))
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert rec["status"] == saved["status"] == "failed"
+    assert match in saved["error"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(experiment):
+    cfg = config(f"experiment={experiment}")
+    assert cfg.model.net._target_ and cfg.model.task._target_ and cfg.data._target_
+
+
+def _cli(tmp_path, *args):
+    exe = Path(sys.executable).with_name("mmml-run")
+    return subprocess.run([str(exe), *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_multirun_survives_a_failing_job_and_the_table_shows_it(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = _cli(tmp_path, "-m", "experiment=smoke", "trainer.max_epochs=1,0", f"hydra.sweep.dir={sweep}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    records = [json.loads(p.read_text()) for p in sorted(sweep.rglob("result.json"))]
+    assert sorted(r["status"] for r in records) == ["failed", "ok"]
+    table = subprocess.run([str(Path(sys.executable).with_name("mmml-table")), str(sweep), "--out", str(tmp_path / "t")],
+                           capture_output=True, text=True, timeout=300)
+    assert table.returncode == 0, table.stderr
+    md = (tmp_path / "t" / "table.md").read_text()
+    assert "failed" in md and "trainer.max_epochs=0" in md
+    for ext in ("md", "csv", "tex", "png"):
+        assert (tmp_path / "t" / f"table.{ext}").stat().st_size > 0
+
+
+def test_unknown_method_data_or_trainer_is_named_with_the_choices(tmp_path):
+    for override, group in (("model=fusion/nope", "model"), ("data=nope", "data"), ("trainer=tpu", "trainer")):
+        out = _cli(tmp_path, override, "trainer.max_epochs=1")
+        assert out.returncode != 0
+        assert f"{override} does not exist. Available options for {group}:" in out.stderr
