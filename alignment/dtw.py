@@ -1,0 +1,358 @@
+"""Dynamic time warping, batched in torch with an anti-diagonal wavefront.
+
+Reference: H. Sakoe and S. Chiba, "Dynamic programming algorithm optimization for spoken word
+recognition", IEEE Trans. ASSP 26(1), 1978.
+
+The accumulated-cost recursion is evaluated one anti-diagonal ``i + j = k`` at a time: every cell of
+a diagonal depends only on the two previous diagonals, so each step is a handful of vectorised
+ops over (cells of the diagonal) x (batch). Tensors are kept batch-last, ``(N, M, B)``, so that a
+diagonal is a strided view whose inner dimension (the batch) is contiguous; no skewed copy is made.
+Local distances are computed per diagonal from ``x`` and ``y`` (few features) or from one batched
+matmul (many features). With ``return_path=False`` only three diagonals are kept in memory.
+
+Conventions: ``distance="sqeuclidean"`` sums squared Euclidean distances along the path, so
+``dtw(x, y) == tslearn.metrics.dtw(x, y) ** 2 == dtaidistance.dtw.distance(x, y) ** 2`` (those
+libraries return the square root of that sum). ``symmetric1`` is ``c + min(diag, up, left)``;
+``symmetric2`` weighs the diagonal step twice, ``min(diag + 2c, up + c, left + c)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["STEP_PATTERNS", "dtw", "dtw_from_cost", "band_range"]
+
+#: step weights (diagonal, vertical, horizontal) of each supported step pattern
+STEP_PATTERNS: dict[str, tuple[float, float, float]] = {
+    "symmetric1": (1.0, 1.0, 1.0),
+    "symmetric2": (2.0, 1.0, 1.0),
+}
+DISTANCES = ("sqeuclidean", "euclidean")
+# above this many features the local distances come from one matmul instead of per-diagonal differences
+_MATMUL_MIN_FEATURES = 8
+
+
+def band_range(k: int, n: int, m: int, window: int | None) -> tuple[int, int]:
+    """Rows ``lo..hi`` (1-based, inclusive) of anti-diagonal ``i + j = k`` inside an n x m grid and the band."""
+    lo, hi = max(1, k - m), min(n, k - 1)
+    if window is not None:  # Sakoe-Chiba band |i - j| <= window, with j = k - i
+        lo, hi = max(lo, (k - window + 1) // 2), min(hi, (k + window) // 2)
+    return lo, hi
+
+
+def _check_choice(name: str, value: str, options: Sequence[str]) -> None:
+    if value not in options:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {list(options)}")
+
+
+def _as_batch(t: Tensor, name: str) -> tuple[Tensor, bool]:
+    """(B, N, D) from (B, N, D), (N, D) or (N,); also says whether the input was a single sequence."""
+    if not isinstance(t, Tensor):
+        t = torch.as_tensor(t)
+    if not t.is_floating_point():
+        t = t.to(torch.get_default_dtype())
+    if t.dim() == 1:
+        return t[None, :, None], True
+    if t.dim() == 2:
+        return t[None], True
+    if t.dim() == 3:
+        return t, False
+    raise ValueError(f"{name} has shape {tuple(t.shape)}; pass (B, N, D) for a batch, (N, D) or (N,) for one sequence")
+
+
+def _lengths(lengths: Tensor | Sequence[int] | None, b: int, n: int, name: str) -> list[int]:
+    if lengths is None:
+        out = [n] * b
+    else:
+        out = [int(v) for v in torch.as_tensor(lengths).reshape(-1).tolist()]
+        if len(out) != b:
+            raise ValueError(f"{name} has {len(out)} entries but the batch has {b} sequences")
+        bad = [(i, v) for i, v in enumerate(out) if v > n or v < 0]
+        if bad:
+            raise ValueError(f"{name}[{bad[0][0]}]={bad[0][1]} lies outside 0..{n} (the padded length)")
+    for i, v in enumerate(out):
+        if v == 0:
+            what = name.replace("_lengths", "")
+            raise ValueError(
+                f"{what} is an empty sequence at batch index {i} (length 0); DTW needs at least one "
+                f"frame per sequence, so drop empty pairs before aligning"
+            )
+    return out
+
+
+def _check_band(window: int | None, n_len: list[int], m_len: list[int]) -> None:
+    if window is None:
+        return
+    if window < 0:
+        raise ValueError(f"window={window} must be >= 0 (or None for no band)")
+    for b, (n, m) in enumerate(zip(n_len, m_len, strict=True)):
+        if abs(n - m) > window:
+            raise ValueError(
+                f"window={window} is too narrow to reach the end of pair {b}: its lengths are N={n}, M={m}, "
+                f"|N - M| = {abs(n - m)}; use window >= {abs(n - m)} or window=None"
+            )
+
+
+class _DiagonalCosts:
+    """Local distances of the cells on an anti-diagonal, as a (cells, B) tensor."""
+
+    def __init__(self, x: Tensor | None, y: Tensor | None, cost: Tensor | None, distance: str):
+        self.sqrt = distance == "euclidean"
+        if cost is not None:  # (N, M, B) contiguous: cell (i, j) of diagonal i + j = d at offset d + i (M - 1)
+            n, m, b = cost.shape
+            self.diag = cost.as_strided((n + m - 1, n, b), (b, (m - 1) * b, 1), cost.storage_offset())
+            self.mode = "cost"
+        else:
+            assert x is not None and y is not None
+            n, b, d = x.shape[0], x.shape[1], x.shape[2]
+            self.m = y.shape[0]
+            self.x = x.permute(0, 2, 1).contiguous()  # (N, D, B)
+            self.yr = y.flip(0).permute(0, 2, 1).contiguous()  # (M, D, B), reversed so a diagonal is a slice
+            self.buf = torch.empty((n, d, b), dtype=x.dtype, device=x.device)
+            self.mode = "diff"
+
+    def __call__(self, k: int, lo: int, hi: int) -> Tensor:
+        """Cells (i, k - i) for i in lo..hi (1-based), i.e. x[i - 1] against y[k - i - 1]."""
+        if self.mode == "cost":
+            return self.diag[k - 2, lo - 1 : hi]
+        start = self.m - k + lo  # reversed index of y[k - lo - 1]
+        d = self.buf[: hi - lo + 1]
+        torch.sub(self.x[lo - 1 : hi], self.yr[start : start + hi - lo + 1], out=d)
+        d.square_()
+        c = d[:, 0] if d.shape[1] == 1 else d.sum(1)
+        return c.sqrt_() if self.sqrt else c
+
+
+def _pairwise(x: Tensor, y: Tensor, distance: str) -> Tensor:
+    """(N, M, B) local distances from (B, N, D) and (B, M, D) by one batched matmul."""
+    xx = (x * x).sum(-1)
+    yy = (y * y).sum(-1)
+    c = torch.baddbmm(xx[:, :, None] + yy[:, None, :], x, y.transpose(1, 2), alpha=-2.0).clamp_(min=0)
+    if distance == "euclidean":
+        c.sqrt_()
+    return c.permute(1, 2, 0).contiguous()
+
+
+def _wavefront(costs: _DiagonalCosts, n: int, m: int, bsz: int, n_len: list[int], m_len: list[int],
+               window: int | None, weights: tuple[float, float, float], keep: bool,
+               dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor | None]:
+    """Run the recursion; returns the costs (B,) and, with ``keep``, the full (N+1, M+1, B) table."""
+    inf = math.inf
+    w_diag = weights[0] - 1.0  # symmetric patterns: R = c + min(diag + (w_d - 1) c, up, left)
+    full_len = all(a == n for a in n_len) and all(a == m for a in m_len)
+    if keep:
+        table = torch.full((n + 1, m + 1, bsz), inf, dtype=dtype, device=device)
+        table[0, 0] = 0.0
+        # R[i, k - i] for diagonal k sits at offset k + i M (in units of B)
+        diags = table.as_strided((n + m + 1, n + 1, bsz), (bsz, m * bsz, 1), table.storage_offset())
+        get = diags.__getitem__
+    else:
+        table = None
+        bufs = [torch.full((n + 1, bsz), inf, dtype=dtype, device=device) for _ in range(3)]
+        bufs[0][0] = 0.0
+        get = lambda k: bufs[k % 3]  # noqa: E731
+    out = torch.empty(bsz, dtype=dtype, device=device)
+    ends: dict[int, list[int]] = {}
+    if not full_len and not keep:
+        for b, (a, c) in enumerate(zip(n_len, m_len, strict=True)):
+            ends.setdefault(a + c, []).append(b)
+    ends_idx = {k: (torch.tensor(v, device=device), torch.tensor([n_len[b] for b in v], device=device))
+                for k, v in ends.items()}
+    tmp = torch.empty((n, bsz), dtype=dtype, device=device)
+    for k in range(2, n + m + 1):
+        lo, hi = band_range(k, n, m, window)
+        r2, r1, r0 = get(k - 2), get(k - 1), get(k)
+        if lo > hi:  # the band leaves no cell on this diagonal (only when the band cannot reach the end)
+            if not keep:
+                r0.fill_(inf)
+            continue
+        c = costs(k, lo, hi)
+        dst = r0[lo : hi + 1]
+        t = tmp[: hi - lo + 1]
+        if w_diag:
+            torch.add(r2[lo - 1 : hi], c, alpha=w_diag, out=t)
+            torch.minimum(t, r1[lo - 1 : hi], out=t)
+        else:
+            torch.minimum(r2[lo - 1 : hi], r1[lo - 1 : hi], out=t)
+        torch.minimum(t, r1[lo : hi + 1], out=t)
+        torch.add(t, c, out=dst)
+        if not keep:  # fence the rows next to this diagonal's range, which hold values of diagonal k - 3
+            r0[lo - 1].fill_(inf)
+            if hi < n:
+                r0[hi + 1].fill_(inf)
+            if k in ends_idx:
+                idx, rows = ends_idx[k]
+                out[idx] = r0[rows, idx]
+    if keep:
+        assert table is not None
+        idx = torch.arange(bsz, device=device)
+        out = table[torch.tensor(n_len, device=device), torch.tensor(m_len, device=device), idx]
+    elif full_len:
+        out = get(n + m)[n].clone()
+    return out, table
+
+
+def _backtrack(table: Tensor, costs: _DiagonalCosts | None, x: Tensor | None, y: Tensor | None,
+               cost: Tensor | None, n_len: list[int], m_len: list[int], weights: tuple[float, float, float],
+               distance: str) -> list[Tensor]:
+    """Batched backtracking from (N_b, M_b) to (1, 1); returns 0-based (L_b, 2) index paths.
+
+    Ties go to the diagonal step, then the vertical (i - 1), then the horizontal (j - 1), as tslearn does.
+    """
+    device = table.device
+    bsz = table.shape[2]
+    m1 = table.shape[1]
+    flat = table.reshape(-1)
+    bidx = torch.arange(bsz, device=device)
+    i = torch.tensor(n_len, device=device)
+    j = torch.tensor(m_len, device=device)
+    di = torch.tensor([1, 1, 0], device=device)
+    dj = torch.tensor([1, 0, 1], device=device)
+    w_diag = weights[0] - 1.0
+    steps = [torch.stack([i, j])]
+    for _ in range(max(a + b for a, b in zip(n_len, m_len, strict=True)) - 2):
+        done = (i == 1) & (j == 1)
+        base = (i * m1 + j) * bsz + bidx
+        cand = torch.stack([flat[base - (m1 + 1) * bsz], flat[base - m1 * bsz], flat[base - bsz]])
+        if w_diag:
+            ii, jj = (i - 1).clamp(min=0), (j - 1).clamp(min=0)
+            if cost is not None:
+                local = cost[ii, jj, bidx]
+            else:
+                assert x is not None and y is not None
+                local = ((x[ii, bidx] - y[jj, bidx]) ** 2).sum(-1)
+                if distance == "euclidean":
+                    local = local.sqrt()
+            cand[0] += w_diag * local
+        choice = cand.argmin(0)
+        i = torch.where(done, i, i - di[choice])
+        j = torch.where(done, j, j - dj[choice])
+        steps.append(torch.stack([i, j]))
+    path = torch.stack(steps).permute(2, 0, 1)  # (B, S, 2), padded with (1, 1) once the start is reached
+    n_steps = ((path[:, :, 0] != 1) | (path[:, :, 1] != 1)).sum(1) + 1
+    return [path[b, : int(s)].flip(0) - 1 for b, s in enumerate(n_steps.tolist())]
+
+
+def _run(x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[int], m_len: list[int],
+         window: int | None, step_pattern: str, distance: str, return_path: bool, single: bool):
+    weights = STEP_PATTERNS[step_pattern]
+    _check_band(window, n_len, m_len)
+    if cost is not None:
+        n, m, bsz = cost.shape
+        dtype, device = cost.dtype, cost.device
+        costs = _DiagonalCosts(None, None, cost, distance)
+        xt = yt = None
+    else:
+        assert x is not None and y is not None
+        bsz, n, d = x.shape
+        m = y.shape[1]
+        dtype, device = x.dtype, x.device
+        if d >= _MATMUL_MIN_FEATURES:
+            cost = _pairwise(x, y, distance)
+            costs = _DiagonalCosts(None, None, cost, distance)
+            xt = yt = None
+        else:
+            xt, yt = x.transpose(0, 1), y.transpose(0, 1)  # (N, B, D)
+            costs = _DiagonalCosts(xt, yt, None, distance)
+    with torch.no_grad():
+        out, table = _wavefront(costs, n, m, bsz, n_len, m_len, window, weights, return_path, dtype, device)
+        paths = _backtrack(table, costs, xt, yt, cost, n_len, m_len, weights, distance) if return_path else None
+    if single:
+        return (out[0], paths[0]) if return_path else out[0]
+    return (out, paths) if return_path else out
+
+
+def dtw(x: Tensor, y: Tensor, x_lengths: Tensor | Sequence[int] | None = None,
+        y_lengths: Tensor | Sequence[int] | None = None, *, window: int | None = None,
+        step_pattern: str = "symmetric1", distance: str = "sqeuclidean", return_path: bool = False):
+    """Dynamic time warping cost (and optionally warping path) of each pair in a batch.
+
+    Sakoe & Chiba (1978). Runs on the inputs' device, one vectorised step per anti-diagonal.
+
+    Args:
+        x: (B, N, D) batch, or one sequence (N, D) or (N,).
+        y: (B, M, D) batch, or one sequence (M, D) or (M,); same D as ``x``.
+        x_lengths, y_lengths: (B,) true lengths of padded sequences (default: all N, all M).
+        window: Sakoe-Chiba band radius, cells with |i - j| <= window (default: no band).
+        step_pattern: ``"symmetric1"`` (tslearn, dtaidistance) or ``"symmetric2"`` (diagonal weighs 2).
+        distance: local distance, ``"sqeuclidean"`` or ``"euclidean"``.
+        return_path: also return, per pair, a (L, 2) LongTensor of 0-based (i, j) from (0, 0) to (N-1, M-1).
+
+    Returns:
+        cost (B,) (a scalar for one sequence), or ``(cost, paths)`` with ``return_path=True``.
+
+    Example:
+        >>> x = torch.tensor([0.0, 1.0, 2.0]); y = torch.tensor([0.0, 1.0, 1.0, 2.0])
+        >>> cost, path = dtw(x, y, return_path=True)
+        >>> float(cost), path.tolist()
+        (0.0, [[0, 0], [1, 1], [1, 2], [2, 3]])
+    """
+    _check_choice("step_pattern", step_pattern, list(STEP_PATTERNS))
+    _check_choice("distance", distance, DISTANCES)
+    xb, single_x = _as_batch(x, "x")
+    yb, single_y = _as_batch(y, "y")
+    if single_x != single_y:
+        raise ValueError(
+            f"x has shape {tuple(x.shape)} and y has shape {tuple(y.shape)}: pass both as batches "
+            f"(B, N, D) or both as single sequences"
+        )
+    if xb.shape[0] != yb.shape[0]:
+        raise ValueError(f"x has {xb.shape[0]} sequences but y has {yb.shape[0]}; DTW aligns them pairwise")
+    if xb.shape[2] != yb.shape[2]:
+        raise ValueError(
+            f"x has {xb.shape[2]} features per frame but y has {yb.shape[2]}; DTW compares frames directly, "
+            f"so project both to a common space first (CanonicalTimeWarping learns such projections)"
+        )
+    if xb.device != yb.device:
+        raise ValueError(f"x is on {xb.device} but y is on {yb.device}; move both to one device")
+    if xb.shape[1] == 0 or yb.shape[1] == 0:
+        which = "x" if xb.shape[1] == 0 else "y"
+        raise ValueError(f"{which} is an empty sequence (0 frames); DTW needs at least one frame per sequence")
+    dtype = torch.promote_types(xb.dtype, yb.dtype)
+    xb, yb = xb.to(dtype), yb.to(dtype)
+    n_len = _lengths(x_lengths, xb.shape[0], xb.shape[1], "x_lengths")
+    m_len = _lengths(y_lengths, yb.shape[0], yb.shape[1], "y_lengths")
+    return _run(xb, yb, None, n_len, m_len, window, step_pattern, distance, return_path, single_x)
+
+
+def dtw_from_cost(cost: Tensor, x_lengths: Tensor | Sequence[int] | None = None,
+                  y_lengths: Tensor | Sequence[int] | None = None, *, window: int | None = None,
+                  step_pattern: str = "symmetric1", return_path: bool = False):
+    """Dynamic time warping on precomputed local costs, e.g. negative log-likelihoods or cosine distances.
+
+    Sakoe & Chiba (1978); same recursion, band and paths as :func:`dtw`.
+
+    Args:
+        cost: (B, N, M) local costs, or one (N, M) matrix.
+        x_lengths, y_lengths: (B,) true sizes of the padded rows and columns.
+
+    Returns:
+        cost (B,) (a scalar for one matrix), or ``(cost, paths)`` with ``return_path=True``.
+
+    Example:
+        >>> c = torch.tensor([[0.0, 5.0], [5.0, 0.0], [5.0, 0.0]])
+        >>> total, path = dtw_from_cost(c, return_path=True)
+        >>> float(total), path.tolist()
+        (0.0, [[0, 0], [1, 1], [2, 1]])
+    """
+    _check_choice("step_pattern", step_pattern, list(STEP_PATTERNS))
+    if not isinstance(cost, Tensor):
+        cost = torch.as_tensor(cost)
+    if not cost.is_floating_point():
+        cost = cost.to(torch.get_default_dtype())
+    single = cost.dim() == 2
+    if single:
+        cost = cost[None]
+    if cost.dim() != 3:
+        raise ValueError(f"cost has shape {tuple(cost.shape)}; pass (B, N, M) or one (N, M) matrix")
+    bsz, n, m = cost.shape
+    if n == 0 or m == 0:
+        raise ValueError(f"cost has shape {tuple(cost.shape)}: an empty sequence; DTW needs at least one frame each")
+    n_len = _lengths(x_lengths, bsz, n, "x_lengths")
+    m_len = _lengths(y_lengths, bsz, m, "y_lengths")
+    c = cost.permute(1, 2, 0).contiguous()
+    return _run(None, None, c, n_len, m_len, window, step_pattern, "sqeuclidean", return_path, single)
