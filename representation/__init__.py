@@ -1,0 +1,58 @@
+"""Representation (Baltrusaitis et al. 2017, Sec. 3): joint and coordinated multimodal representations.
+
+Every method is a plain ``torch.nn.Module`` with one API, usable without Hydra or Lightning:
+
+- ``net.family``: ``"joint"`` or ``"coordinated"``; ``net.modalities``: the modalities it represents;
+- ``net.embed(batch) -> {modality: (B, d)}``: each present modality's representation from that
+  modality alone (coordinated: its own space, all of one size ``d`` so they compare by cosine;
+  joint: the joint representation inferred from it);
+- ``net.fuse(batch) -> (B, d')``: one representation from every present modality (coordinated:
+  the concatenation, a missing modality stood in for by the mean of the others);
+- training: ``net.loss(batch)`` (gradient descent), or ``net.fit(train_batch)`` once (``CCAEmbedding``,
+  ``MultimodalDBN``); ``DeepCCA.finalize(train_batch)`` after training.
+
+Joint (:mod:`representation.joint`, :mod:`representation.dbn`): :class:`ConcatJoint`,
+:class:`MultimodalAutoencoder` (Ngiam et al. 2011), :class:`MultimodalDBN` (Srivastava &
+Salakhutdinov 2012), :class:`ProductOfExpertsVAE` (Wu & Goodman 2018).
+Coordinated (:mod:`representation.coordinated`): :class:`CCAEmbedding`, :class:`DeepCCA` (Andrew et
+al. 2013), :class:`ContrastiveEmbedding` (CLIP), :class:`RankingEmbedding` (Kiros et al. 2014, VSE++).
+Pieces for reuse: :class:`CCA` (closed-form estimator), :func:`dcca_correlation`, :func:`info_nce`,
+:func:`ranking_loss`, :func:`retrieval_metrics`, :func:`linear_probe`, :func:`arithmetic_accuracy`.
+:class:`RepresentationTask` trains any of them and evaluates it (see :mod:`representation.task`).
+
+Example (co-learning/translation reuse a coordinated space)::
+
+    net = ContrastiveEmbedding(datamodule.specs, dim=32)
+    ...train with net.loss(batch)...
+    z = net.embed(batch)            # {"image": (B, 32), "audio": (B, 32)}, unit vectors
+    sim = z["image"] @ z["audio"].T  # cross-modal similarities
+"""
+
+from representation.base import CoordinatedModel, JointModel, ModalityEncoders, drop_modality
+from representation.cca import CCA, dcca_correlation, whitened_cross_covariance
+from representation.coordinated import (
+    CanonicalProjection,
+    CCAEmbedding,
+    ContrastiveEmbedding,
+    DeepCCA,
+    RankingEmbedding,
+    info_nce,
+    ranking_loss,
+)
+from representation.dbn import RBM, MultimodalDBN
+from representation.evaluation import (
+    arithmetic_accuracy,
+    first_relevant_rank,
+    linear_probe,
+    retrieval_metrics,
+)
+from representation.joint import ConcatJoint, MultimodalAutoencoder, ProductOfExpertsVAE, product_of_experts
+from representation.task import RepresentationTask
+
+__all__ = [
+    "CCA", "RBM", "CCAEmbedding", "CanonicalProjection", "ConcatJoint", "ContrastiveEmbedding",
+    "CoordinatedModel", "DeepCCA", "JointModel", "ModalityEncoders", "MultimodalAutoencoder", "MultimodalDBN",
+    "ProductOfExpertsVAE", "RankingEmbedding", "RepresentationTask", "arithmetic_accuracy",
+    "dcca_correlation", "drop_modality", "first_relevant_rank", "info_nce", "linear_probe",
+    "product_of_experts", "ranking_loss", "retrieval_metrics", "whitened_cross_covariance",
+]

@@ -1,0 +1,182 @@
+"""The representation task: train a representation for its own objective, then judge it frozen.
+
+Training: ``net.loss(batch)`` by gradient descent, or ``net.fit(train split)`` once for methods trained
+otherwise (closed-form CCA, contrastive divergence); ``net.finalize(train split)``, if defined, runs
+after training (deep CCA's linear CCA of its outputs). Test metrics, per test condition
+(``test/<condition>/<name>``), from the frozen ``embed``/``fuse`` of :mod:`representation.base`:
+
+- ``probe_all``, ``probe_<m>``: linear-probe accuracy (logistic regression fitted on the train
+  split's features) from the fused representation and from each modality alone;
+- ``missing_<m>``: accuracy of the ``probe_all`` probe when ``m`` is missing at test and inferred by
+  the model from the others;
+- ``r1_<a>2<b>``, ``r5_..``, ``r10_..``, ``medr_..``: retrieval of ``b`` items from ``a`` queries;
+- ``arith``: embedding-arithmetic accuracy of the first two modalities (or ``arithmetic``).
+
+A 2-D PCA projection of each modality's test embeddings is saved as ``embedding_2d.npz`` in the run
+folder, for :mod:`representation.report`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from torch import Tensor, nn
+
+from mmml.tasks.base import MMMLTask
+from representation.base import drop_modality
+from representation.evaluation import arithmetic_accuracy, linear_probe, probe_accuracy, retrieval_metrics
+
+PROJECTION_FILE = "embedding_2d.npz"
+
+
+class RepresentationTask(MMMLTask):
+    """Train a representation method and evaluate it by probing, retrieval, missing modalities and arithmetic.
+
+    Args:
+        net: a representation method (``embed``, ``fuse``, and ``loss`` or ``fit``).
+        num_classes: classes of the data set (injected). match: retrieval relevance, ``"class"``
+            (pairs share a label) or ``"instance"``. probe_C: inverse regularisation of the probes.
+        arithmetic: the two modalities ``[x, y]`` of the arithmetic test (default: the first two).
+        eval_chunk: examples per forward pass when embedding a whole split.
+        **kwargs: ``lr``, ``weight_decay``, ``optimizer`` (see :class:`mmml.tasks.MMMLTask`).
+
+    Example:
+        >>> from mmml.data.spec import ModalitySpec
+        >>> from representation import ContrastiveEmbedding
+        >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
+        >>> task = RepresentationTask(ContrastiveEmbedding(specs, dim=4, hidden=8), num_classes=2)
+        >>> batch = {"a": torch.randn(4, 3), "b": torch.randn(4, 2), "label": torch.arange(4) % 2}
+        >>> loss, _ = task.step(batch, "train")
+        >>> loss.shape
+        torch.Size([])
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, match: str = "class", probe_C: float = 1.0,
+                 arithmetic: list[str] | None = None, eval_chunk: int = 1024, **kwargs: Any) -> None:
+        has_loss, has_fit = callable(getattr(net, "loss", None)), callable(getattr(net, "fit", None))
+        if not (has_loss or has_fit) or not callable(getattr(net, "embed", None)):
+            raise TypeError(f"{type(net).__name__} is not a representation method: it needs embed(batch), "
+                            "fuse(batch) and loss(batch) or fit(batch) (see representation/base.py)")
+        super().__init__(net, **kwargs)
+        self.num_classes, self.match, self.probe_C = int(num_classes), match, float(probe_C)
+        self.arithmetic = list(arithmetic) if arithmetic is not None else None
+        self.eval_chunk = int(eval_chunk)
+        self.closed_form = has_fit and not has_loss
+        self.automatic_optimization = not self.closed_form
+        self._train_batches: list[dict[str, Tensor]] = []
+        self._train_features: dict[str, Tensor] | None = None
+
+    # ---- training ------------------------------------------------------------------------------
+    def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, None]:
+        if self.closed_form:
+            return None, None
+        return self.net.loss(batch), None
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
+        if not self.closed_form:
+            return super().training_step(batch, batch_idx)
+        if not getattr(self, "_fitted", False):
+            self._train_batches.append({k: v.detach() for k, v in batch.items()})
+        return None
+
+    def on_train_epoch_end(self) -> None:
+        if self.closed_form:
+            if not getattr(self, "_fitted", False):
+                whole = {k: torch.cat([b[k] for b in self._train_batches]) for k in self._train_batches[0]}
+                self.net.fit(whole)
+                self._train_batches, self._fitted = [], True
+            self.trainer.should_stop = True
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if not self.closed_form:
+            super().validation_step(batch, batch_idx)
+
+    def on_train_end(self) -> None:
+        finalize = getattr(self.net, "finalize", None)
+        if callable(finalize):
+            was = self.net.training
+            self.net.eval()
+            finalize(self._split("train"))
+            self.net.train(was)
+
+    def configure_optimizers(self):
+        return None if self.closed_form else super().configure_optimizers()
+
+    # ---- evaluation ----------------------------------------------------------------------------
+    def _split(self, name: str) -> dict[str, Tensor]:
+        return {k: v.to(self.device) for k, v in self.trainer.datamodule.split(name).items()}
+
+    @torch.no_grad()
+    def features(self, batch: dict[str, Tensor], missing: bool = False) -> dict[str, Tensor]:
+        """``emb_<m>``, ``fused`` and (``missing=True``) ``missing_<m>`` features of a batch, on CPU."""
+        was = self.net.training
+        self.net.eval()
+        out: dict[str, list[Tensor]] = {}
+        n = len(batch["label"])
+        for start in range(0, n, self.eval_chunk):
+            part = {k: v[start : start + self.eval_chunk] for k, v in batch.items()}
+            feats = {f"emb_{m}": z for m, z in self.net.embed(part).items()}
+            feats["fused"] = self.net.fuse(part)
+            here = [m for m in self.net.modalities if m in part]
+            if missing and len(here) > 1:
+                for m in here:
+                    feats[f"missing_{m}"] = self.net.fuse(drop_modality(part, m))
+            for k, v in feats.items():
+                out.setdefault(k, []).append(v.detach().float().cpu())
+        self.net.train(was)
+        return {k: torch.cat(v) for k, v in out.items()}
+
+    def on_test_start(self) -> None:
+        super().on_test_start()
+        self._train_features = None
+
+    def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
+        self.collect(condition, label=batch["label"], **self.features(batch, missing=True))
+
+    def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
+        if self._train_features is None:
+            train = self._split("train")
+            self._train_features = {**self.features(train), "label": train["label"].cpu()}
+        with threadpool_limits(1):  # BLAS threads oversubscribe a busy CPU: 10x slower probes
+            return self._evaluate(condition, self._train_features, collected)
+
+    def _evaluate(self, condition: str, tr: dict[str, Tensor], te: dict[str, Tensor]) -> dict[str, float]:
+        results: dict[str, float] = {}
+        results["probe_all"], probe_all = linear_probe(tr["fused"], tr["label"], te["fused"], te["label"],
+                                                       self.probe_C)
+        mods = [m for m in self.net.modalities if f"emb_{m}" in te]
+        for m in mods:
+            results[f"probe_{m}"] = linear_probe(tr[f"emb_{m}"], tr["label"], te[f"emb_{m}"], te["label"],
+                                                 self.probe_C)[0]
+        for m in mods:
+            if f"missing_{m}" in te:
+                results[f"missing_{m}"] = probe_accuracy(probe_all, te[f"missing_{m}"], te["label"])
+        for a, b in itertools.permutations(mods, 2):
+            ret = retrieval_metrics(te[f"emb_{a}"], te[f"emb_{b}"], te["label"], te["label"], self.match)
+            results.update({f"{k}_{a}2{b}": v for k, v in ret.items()})
+        pair = self.arithmetic or mods[:2]
+        if len(pair) == 2 and all(f"emb_{m}" in te for m in pair):
+            results["arith"] = arithmetic_accuracy(te[f"emb_{pair[0]}"], te[f"emb_{pair[1]}"], te["label"])
+        if condition == self.condition_names[0]:
+            self._save_projection({m: te[f"emb_{m}"] for m in mods}, te["label"])
+        return results
+
+    def _save_projection(self, emb: dict[str, Tensor], labels: Tensor, most: int = 300) -> Path | None:
+        """2-D PCA (fitted on every modality's test embeddings together) into the run folder."""
+        root = getattr(self.trainer, "default_root_dir", None) if self._trainer is not None else None
+        if not root or not emb or len({z.shape[1] for z in emb.values()}) != 1:
+            return None
+        from sklearn.decomposition import PCA
+
+        keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[:most]
+        stacked = torch.cat([z[keep] for z in emb.values()]).double().numpy()
+        coords = PCA(2, random_state=0).fit_transform(stacked).reshape(len(emb), len(keep), 2)
+        path = Path(root) / PROJECTION_FILE
+        np.savez(path, modalities=np.array(list(emb)), coords=coords.astype(np.float32),
+                 labels=labels[keep].numpy(), family=getattr(self.net, "family", ""))
+        return path
