@@ -25,6 +25,11 @@ from torchmetrics import MetricCollection
 from mmml.data.contract import batch_size
 
 
+def _key(condition: str) -> str:
+    """A condition name as a ModuleDict key (which may not contain dots)."""
+    return condition.replace(".", "_")
+
+
 class NonFiniteLossError(FloatingPointError):
     """Raised when the training loss becomes NaN or Inf; the run is recorded as failed."""
 
@@ -111,8 +116,8 @@ class MMMLTask(pl.LightningModule):
         self._collected = {}
         if self._template is not None:
             for name in self.condition_names:
-                if name not in self.test_metrics:
-                    self.test_metrics[name] = self._template.clone(prefix=f"test/{name}/").to(self.device)
+                if _key(name) not in self.test_metrics:
+                    self.test_metrics[_key(name)] = self._template.clone(prefix=f"test/{name}/").to(self.device)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         name = self.condition_names[dataloader_idx]
@@ -121,16 +126,16 @@ class MMMLTask(pl.LightningModule):
     def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
         """Evaluate one test batch under ``condition`` (default: update that condition's metrics)."""
         _, outputs = self.step(batch, "test")
-        if condition in self.test_metrics:
-            self.update_metrics(self.test_metrics[condition], batch, outputs)
+        if _key(condition) in self.test_metrics:
+            self.update_metrics(self.test_metrics[_key(condition)], batch, outputs)
 
     def on_test_epoch_end(self) -> None:
         results: dict[str, float] = {}
         for name in self.condition_names:
-            if name in self.test_metrics:
-                for k, v in self.test_metrics[name].compute().items():
+            if _key(name) in self.test_metrics:
+                for k, v in self.test_metrics[_key(name)].compute().items():
                     results[k] = float(v)
-                self.test_metrics[name].reset()
+                self.test_metrics[_key(name)].reset()
             if name in self._collected:
                 gathered = {k: torch.cat(v) for k, v in self._collected[name].items()}
                 for k, v in self.evaluate(name, gathered).items():

@@ -23,7 +23,8 @@ def test_smoke_writes_an_ok_record(tmp_path):
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["status"] == "ok", saved.get("traceback")
     assert (saved["challenge"], saved["family"], saved["method"]) == ("fusion", "model_agnostic", "early")
-    assert set(saved["metrics"]) == {"test/clean/acc", "test/clean/f1", "test/audio_drop/acc", "test/audio_drop/f1"}
+    assert set(saved["metrics"]) == {f"test/{c}/{m}" for c in ("clean", "audio_drop", "image_noise0.5")
+                                     for m in ("acc", "f1")}
     assert saved["metrics"]["test/clean/acc"] > 0.3  # well above chance (0.1) after 2 epochs
     assert saved["n_params"] > 0 and saved["fit_seconds"] > 0 and saved["versions"]["torch"]
     assert rec["metrics"] == saved["metrics"]

@@ -1,0 +1,216 @@
+"""``mmml-survey``: every challenge's comparison table, run and written into one report.
+
+Runs each ``experiments/experiment/*_table.yaml`` as a Hydra multirun (one process per table, so
+start-up costs are paid once per table), shows progress per table and per job, builds each table
+with :mod:`mmml.tables`, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
+family -> method -> paper -> config -> headline metric), then the tables with their plots, each
+headed by the exact command that reproduces it. A failed job is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib.util import find_spec
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from mmml.io import atomic_write
+from mmml.results import find_records
+from mmml.runner import available
+from mmml.tables import aggregate, build_table, metric_columns, short_metric
+
+log = logging.getLogger("mmml.survey")
+CHALLENGE_ORDER = ("representation", "translation", "alignment", "fusion", "colearning")
+JOB_DONE = re.compile(r"mmml\.run\]\[(INFO|ERROR)\] - .+ seed \S+: (ok|failed)")
+
+
+def table_experiments(only: Sequence[str] | None = None) -> list[str]:
+    """Names of the ``*_table`` experiments, in the survey's challenge order."""
+    names = [n for n in available("experiment") if n.endswith("_table")]
+    rank = {c: i for i, c in enumerate(CHALLENGE_ORDER)}
+    names.sort(key=lambda n: (rank.get(n.removesuffix("_table"), 99), n))
+    if only:
+        unknown = [o for o in only if f"{o.removesuffix('_table')}_table" not in names]
+        if unknown:
+            raise SystemExit(f"mmml-survey: --tables {unknown} unknown; choose from "
+                             f"{[n.removesuffix('_table') for n in names]}")
+        names = [n for n in names if n.removesuffix("_table") in {o.removesuffix("_table") for o in only}]
+    return names
+
+
+def _configs() -> Path:
+    return Path(find_spec("experiments").origin).parent
+
+
+def sweep_params(experiment: str) -> dict[str, str]:
+    """The ``hydra.sweeper.params`` of a table experiment."""
+    path = _configs() / "experiment" / f"{experiment}.yaml"
+    return {k: str(v) for k, v in (OmegaConf.select(OmegaConf.load(path), "hydra.sweeper.params", default={})
+                                   or {}).items()}
+
+
+def is_embedded(data: str) -> bool:
+    """A data config is embedded (offline, no files) when it reads no ``root`` folder."""
+    return "root" not in OmegaConf.load(_configs() / "data" / f"{data}.yaml")
+
+
+def data_override(experiment: str, choice: str) -> list[str]:
+    """The ``data=`` sweep for one table: ``embedded`` keeps the offline data sets, ``all`` every one."""
+    sweep = sweep_params(experiment).get("data")
+    if choice not in ("embedded", "all"):
+        return [f"data={choice}"]
+    if sweep is None or choice == "all":
+        return []
+    keep = [d for d in sweep.split(",") if is_embedded(d.strip())]
+    return [f"data={','.join(keep)}"] if keep else []
+
+
+def count_jobs(experiment: str, overrides: Sequence[str]) -> int:
+    """Jobs in a table's sweep: the product of its sweeper params, command-line sweeps taking precedence."""
+    params = dict(sweep_params(experiment))
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key and not key.startswith(("hydra", "+hydra")):
+            params[key.lstrip("+")] = value
+    sizes = [len(str(v).split(",")) for v in params.values()]
+    return max(1, math.prod(sizes))
+
+
+def table_command(experiment: str, sweep_dir: Path, overrides: Sequence[str]) -> list[str]:
+    exe = Path(sys.executable).with_name("mmml-run")
+    return [str(exe) if exe.exists() else "mmml-run", "-m", f"experiment={experiment}",
+            f"hydra.sweep.dir={sweep_dir}", *overrides]
+
+
+def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], position: int = 0) -> tuple[int, float]:
+    """Run one table's multirun, streaming its jobs into a progress bar; returns (exit code, seconds)."""
+    cmd = table_command(experiment, sweep_dir, overrides)
+    total = count_jobs(experiment, overrides)
+    start = time.perf_counter()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    logfile = sweep_dir / "survey.log"
+    with open(logfile, "w") as logf, tqdm(total=total, desc=experiment, unit="job", position=position,
+                                          leave=True, file=sys.stderr) as bar:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        failed = 0
+        for line in proc.stdout:  # type: ignore[union-attr]
+            logf.write(line)
+            m = JOB_DONE.search(line)
+            if m:
+                failed += m.group(2) == "failed"
+                bar.update(1)
+                bar.set_postfix(failed=failed)
+        code = proc.wait()
+    return code, time.perf_counter() - start
+
+
+QUICK = ("seed=0", "trainer.max_epochs=3", "+quick=true")
+
+
+def write_report(out: Path, experiments: Sequence[str], commands: dict[str, list[str]], timings: dict[str, float],
+                 codes: dict[str, int]) -> Path:
+    """Compose ``out/report.md`` from the tables already written under ``out/<experiment>/``."""
+    overview = ["| challenge | family | method | paper | config | headline metric |", "|---|---|---|---|---|---|"]
+    sections = []
+    for exp in experiments:
+        sweep = out / "runs" / exp
+        command = " ".join(shlex.quote(c) for c in ["mmml-run", "-m", f"experiment={exp}", *commands.get(exp, [])])
+        head = f"## {exp.removesuffix('_table').capitalize()}\n\nReproduce: `{command}` then " \
+               f"`mmml-table <sweep folder> --out {exp}`. Wall time here: {timings.get(exp, 0):.0f} s.\n"
+        records = find_records([sweep]) if sweep.exists() else []
+        if not records:
+            sections.append(head + f"\nNo results (the sweep exited with code {codes.get(exp)}; see "
+                            f"`runs/{exp}/survey.log`).\n")
+            continue
+        body = (out / exp / "table.md").read_text()
+        images = "".join(f"\n![{p.stem}]({exp}/{p.name})\n" for p in sorted((out / exp).glob("*.png")))
+        body = re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", body)  # images re-linked relative to the report
+        sections.append(head + "\n" + body + images)
+        rows = aggregate(records)
+        cols = metric_columns(rows)
+        config_of = {(r.get("method"), r.get("family")): r.get("config_name") for r in records}
+        paper_of = {(r.get("method"), r.get("family")): r.get("paper") for r in records}
+        seen = set()
+        for row in rows:
+            key = (row.key[2], row.key[1])
+            if key in seen:
+                continue
+            seen.add(key)
+            mean, std, n = row.stat(cols[0]) if cols else (0, 0, 0)
+            metric = f"{short_metric(cols[0])} = {mean:.3f} ({row.key[3]})" if n else "failed"
+            overview.append(f"| {row.key[0]} | {row.key[1]} | {row.key[2]} | {paper_of.get(key) or ''} | "
+                            f"`{config_of.get(key) or ''}` | {metric} |")
+    total = sum(timings.values())
+    text = "\n".join([
+        "# mmml survey report", "",
+        f"Five challenges of Baltrusaitis, Ahuja & Morency (2017), {len(experiments)} tables, in {total:.0f} s "
+        f"({time.strftime('%Y-%m-%d %H:%M')}); each table below names the command that reproduces it.",
+        "", "## Overview: the taxonomy as code", "", *overview, "", *sections])
+    return atomic_write(out / "report.md", lambda f: f.write(text))
+
+
+def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables: Sequence[str] | None = None,
+           jobs: int = 1, overrides: Sequence[str] = ()) -> Path:
+    """Run the tables and write the report; returns the report's path."""
+    out = Path(out).resolve()
+    experiments = table_experiments(tables)
+    extra = [*(QUICK if quick else ()), *overrides]
+    timings, codes, commands = {}, {}, {}
+
+    def one(item):
+        position, exp = item
+        args = [*data_override(exp, data), *extra]
+        commands[exp] = args
+        code, seconds = run_table(exp, out / "runs" / exp, args, position)
+        timings[exp], codes[exp] = seconds, code
+        if (out / "runs" / exp).exists() and find_records([out / "runs" / exp]):
+            build_table([out / "runs" / exp], out / exp, title=exp)
+        return exp
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, enumerate(experiments)))
+    path = write_report(out, experiments, commands, timings, codes)
+    atomic_write(out / "timings.csv", lambda f: f.write(
+        "table,seconds,exit_code\n" + "".join(f"{e},{timings[e]:.1f},{codes[e]}\n" for e in experiments)))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point ``mmml-survey --out DIR``."""
+    parser = argparse.ArgumentParser(prog="mmml-survey", description=__doc__.splitlines()[0],
+                                     epilog="Extra arguments are Hydra overrides passed to every table, e.g. "
+                                            "trainer=gpu or hydra/launcher=joblib.")
+    parser.add_argument("--out", required=True, help="report folder (report.md, one folder per table, runs/)")
+    parser.add_argument("--quick", action="store_true", help="one seed and 3 epochs, for a first look")
+    parser.add_argument("--data", default="embedded",
+                        help="'embedded' (default: the offline data sets only), 'all' (every data set each table "
+                             "sweeps; real ones need MMML_DATA), or one data set for every table (e.g. avdigits_fsdd)")
+    parser.add_argument("--tables", default=None, help="comma-separated subset, e.g. fusion,alignment")
+    parser.add_argument("--jobs", type=int, default=1, help="tables run at once (default 1)")
+    args, overrides = parser.parse_known_args(argv)
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        parser.error(f"unrecognised arguments {bad}; Hydra overrides look like key=value")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    start = time.perf_counter()
+    path = survey(args.out, args.quick, args.data, args.tables.split(",") if args.tables else None, args.jobs,
+                  overrides)
+    print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
+
