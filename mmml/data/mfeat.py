@@ -65,6 +65,11 @@ class MFeat(MultimodalDataModule):
         return {v: ModalitySpec(v, "vector", (d,)) for v, d in VIEWS.items()}, DIGIT_WORDS_EN
 
     def build(self) -> dict[str, Any]:
-        folder = require_dir(data_root(self.root) / "mfeat", "mfeat", download_hint=False)
+        folder = data_root(self.root) / "mfeat"
+        if not folder.is_dir() and self.download:
+            from mmml.data.download import fetch_mfeat
+
+            fetch_mfeat(folder)
+        folder = require_dir(folder, "mfeat")
         views, labels = read_mfeat(folder)
         return {**{v: torch.from_numpy(x) for v, x in views.items()}, "label": torch.from_numpy(labels)}
