@@ -114,7 +114,8 @@ def apply_condition(
         elif c.kind == "zero":
             out[c.modality] = torch.zeros_like(x)
         elif c.kind == "noise":
-            out[c.modality] = _noise(x, spec, float(c.level), generator, None if stats is None else stats.get(c.modality))
+            std = None if stats is None else stats.get(c.modality)
+            out[c.modality] = _noise(x, spec, float(c.level), generator, std)
         else:
             out[c.modality] = _snr(x, spec, float(c.level), generator, out.get(f"{c.modality}_lengths"))
     return out

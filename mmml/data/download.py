@@ -171,5 +171,6 @@ def fetch_mfeat(folder: str | os.PathLike, url: str = MFEAT_URL) -> Path:
             buf = io.StringIO()
             np.savetxt(buf, np.column_stack([values, labels]), delimiter=",", fmt="%.10g",
                        header=",".join(str(i) for i in range(values.shape[1] + 1)), comments="")
-            atomic_write(folder / f"mfeat-{view}.csv", lambda f, text=buf.getvalue(): f.write(text))
+            text = buf.getvalue()
+            atomic_write(folder / f"mfeat-{view}.csv", lambda f, text=text: f.write(text))
     return folder

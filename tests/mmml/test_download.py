@@ -55,7 +55,7 @@ def test_fsdd_download_keeps_only_verified_recordings(fsdd_dir, tmp_path):
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
         for p in sorted((fsdd_dir / "recordings").glob("*.wav")):
             zf.write(p, f"free-spoken-digit-dataset-1.0.10/recordings/{p.name}")
-        zf.write(fsdd_dir / "recordings" / "0_george_0.wav", "free-spoken-digit-dataset-1.0.10/recordings/0_lucas_0.wav")
+        zf.write(fsdd_dir / "recordings" / "0_george_0.wav", "fsdd-1.0.10/recordings/0_lucas_0.wav")
     with pytest.warns(UserWarning, match="1 FSDD recordings of speakers outside"):
         out = fetch_fsdd(tmp_path / "root" / "fsdd", url=archive.as_uri())
     assert len(list(out.glob("*.wav"))) == 2500 and not (out / "0_lucas_0.wav").exists()

@@ -72,8 +72,8 @@ def test_multirun_survives_a_failing_job_and_the_table_shows_it(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     records = [json.loads(p.read_text()) for p in sorted(sweep.rglob("result.json"))]
     assert sorted(r["status"] for r in records) == ["failed", "ok"]
-    table = subprocess.run([str(Path(sys.executable).with_name("mmml-table")), str(sweep), "--out", str(tmp_path / "t")],
-                           capture_output=True, text=True, timeout=300)
+    exe = str(Path(sys.executable).with_name("mmml-table"))
+    table = subprocess.run([exe, str(sweep), "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=300)
     assert table.returncode == 0, table.stderr
     md = (tmp_path / "t" / "table.md").read_text()
     assert "failed" in md and "trainer.max_epochs=0" in md
