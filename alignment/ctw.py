@@ -221,6 +221,9 @@ class DeepCanonicalTimeWarping(nn.Module):
         n_components: output size of each network (the canonical dimensions).
         hidden: hidden layer sizes; reg: covariance ridge; lr, epochs: optimiser settings per alternation.
         max_iter, tol, window, step_pattern: as :class:`CanonicalTimeWarping`; random_state seeds the networks.
+        init: first paths, ``"ctw"`` (linear CTW's, default) or ``"uniform"`` (the paper's). Networks fitted
+            to a single short pair can make a wrong alignment look highly correlated; starting from
+            linear CTW and keeping ``epochs`` small limits that drift.
 
     Shapes: ``forward(x (N, dx), y (M, dy)) -> (N, k), (M, k)``; ``fit(X, Y)`` takes one pair or lists;
     ``align(X, Y)`` returns one (L, 2) path per pair; ``paths_`` holds the fitted pairs' paths.
@@ -235,8 +238,11 @@ class DeepCanonicalTimeWarping(nn.Module):
 
     def __init__(self, x_features: int, y_features: int, n_components: int = 2, hidden: Sequence[int] = (32,),
                  reg: float = 1e-3, lr: float = 1e-2, epochs: int = 100, max_iter: int = 10, tol: float = 1e-4,
-                 window: int | None = None, step_pattern: str = "symmetric1", random_state: int | None = None):
+                 window: int | None = None, step_pattern: str = "symmetric1", init: str = "ctw",
+                 random_state: int | None = None):
         super().__init__()
+        if init not in ("ctw", "uniform"):
+            raise ValueError(f"init={init!r} is not supported; choose 'ctw' (linear CTW's paths) or 'uniform'")
         seed = check_random_state(random_state).randint(2**31 - 1)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -244,7 +250,7 @@ class DeepCanonicalTimeWarping(nn.Module):
             self.g = _mlp(y_features, hidden, n_components).double()
         self.x_features, self.y_features, self.n_components = x_features, y_features, n_components
         self.reg, self.lr, self.epochs, self.max_iter, self.tol = reg, lr, epochs, max_iter, tol
-        self.window, self.step_pattern = window, step_pattern
+        self.window, self.step_pattern, self.init = window, step_pattern, init
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return self.f(x), self.g(y)
@@ -265,7 +271,12 @@ class DeepCanonicalTimeWarping(nn.Module):
                 f"X has {xs[0].shape[1]} and Y has {ys[0].shape[1]} features but the model was built for "
                 f"x_features={self.x_features}, y_features={self.y_features}"
             )
-        paths = [uniform_path(x.shape[0], y.shape[0]) for x, y in zip(xs, ys, strict=True)]
+        if self.init == "ctw":
+            k = min(self.n_components, self.x_features, self.y_features)
+            paths = CanonicalTimeWarping(k, self.reg, window=self.window, step_pattern=self.step_pattern).fit(
+                xs, ys).paths_
+        else:
+            paths = [uniform_path(x.shape[0], y.shape[0]) for x, y in zip(xs, ys, strict=True)]
         opt = torch.optim.Adam(self.parameters(), lr=self.lr)
         self.costs_: list[float] = []
         best = None

@@ -61,6 +61,14 @@ def viterbi(log_emission: np.ndarray, log_startprob: np.ndarray, log_transmat: n
     return float(delta[last]), states
 
 
+def _frames(x, name: str) -> np.ndarray:
+    """(T, D) float array from (T, D) or (T,); names the input when it has no frame."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty sequence (0 frames); there is nothing to align")
+    return x.reshape(x.shape[0], -1)
+
+
 def _gaussian_loglik(x: np.ndarray, means: np.ndarray, covars: np.ndarray) -> np.ndarray:
     """(T, S) log densities of frames (T, D) under full-covariance Gaussians (S, D), (S, D, D)."""
     out = np.empty((x.shape[0], means.shape[0]))
@@ -136,7 +144,7 @@ class HMMForcedAligner(BaseEstimator):
             raise ValueError(f"covariance_type={self.covariance_type!r}; choose 'diag', 'full', 'spherical' or 'tied'")
         if not 0.0 < self.self_loop < 1.0:
             raise ValueError(f"self_loop={self.self_loop} must lie strictly between 0 and 1")
-        xs = [np.asarray(x, dtype=np.float64).reshape(len(x), -1) for x in X]
+        xs = [_frames(x, f"X[{i}]") for i, x in enumerate(X)]
         labels = list(y)
         if len(xs) != len(labels):
             raise ValueError(f"X holds {len(xs)} examples but y holds {len(labels)} labels; pass one label per example")
@@ -207,9 +215,8 @@ class HMMForcedAligner(BaseEstimator):
 
         With ``force_end=False`` this is ``self.concatenate(transcript).decode(X)`` of hmmlearn.
         """
-        x = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
-        if x.shape[0] == 0:
-            raise ValueError("X is an empty sequence (0 frames); there is nothing to align")
+        x = _frames(X, "X")
+        self._check_transcript(transcript)
         if x.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {x.shape[1]} features per frame but the word models were fitted on "
                              f"{self.n_features_in_}")
