@@ -54,7 +54,8 @@ def setting_of(overrides: Iterable[str]) -> str:
     keep = []
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")
-        if key.split(".")[0].split("/")[0] in NOT_A_SETTING or key.startswith("data.root"):
+        if key in NOT_A_SETTING or key.startswith(("hydra.", "hydra/")) or key in ("data.root", "data.cache_dir",
+                                                                                     "data.device"):
             continue
         keep.append(o.lstrip("+"))
     return ",".join(sorted(keep))
