@@ -2,8 +2,8 @@
 
 The families live in their own modules and are gathered here:
 
-- :mod:`alignment.dtw`: dynamic time warping, batched on CPU/GPU (Sakoe & Chiba 1978).
-- :mod:`alignment.soft_dtw`: soft-DTW and its loss (Cuturi & Blondel 2017).
+- :mod:`alignment.dynamic_time_warping`: dynamic time warping, batched on CPU/GPU (Sakoe & Chiba 1978).
+- :mod:`alignment.soft_dtw_loss`: soft-DTW and its loss (Cuturi & Blondel 2017).
 - :mod:`alignment.ctw`: canonical time warping, linear and deep (Zhou & De la Torre 2009; Trigeorgis et al. 2016).
 - :mod:`alignment.hmm`: HMM forced alignment with left-to-right word models (hmmlearn).
 - :mod:`alignment.ctc`: CTC forced alignment (torchaudio).
@@ -18,10 +18,10 @@ Example:
 
 from .ctc import CTCAlignment, ctc_forced_align, ctc_word_alignment, merge_tokens
 from .ctw import CanonicalTimeWarping, DeepCanonicalTimeWarping, cca, dcca_loss, uniform_path
-from .dtw import STEP_PATTERNS, dtw, dtw_from_cost
+from .dynamic_time_warping import STEP_PATTERNS, dtw, dtw_from_cost
 from .hmm import HMMForcedAligner, left_to_right_transmat, viterbi
 from .metrics import alignment_scores, boundary_errors_ms, frame_accuracy, frame_labels
-from .soft_dtw import SoftDTWLoss, soft_dtw, soft_dtw_from_cost
+from .soft_dtw_loss import SoftDTWLoss, soft_dtw, soft_dtw_from_cost
 
 __all__ = [
     "STEP_PATTERNS",

@@ -7,8 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["alignment.explicit", "alignment.dtw", "alignment.soft_dtw", "alignment.ctw", "alignment.hmm",
-           "alignment.ctc", "alignment.metrics"]
+MODULES = ["alignment.explicit", "alignment.dynamic_time_warping", "alignment.soft_dtw_loss", "alignment.ctw",
+           "alignment.hmm", "alignment.ctc", "alignment.metrics"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignment.dtw import dtw, dtw_from_cost
+from alignment.dynamic_time_warping import dtw, dtw_from_cost
 
 
 def reference_dtw(c: np.ndarray, window=None, step_pattern="symmetric1"):
