@@ -1,0 +1,161 @@
+"""Continuous generation (Baltrusaitis et al. 2017, Sec. 4.2): words -> log-mel frames.
+
+:class:`ContinuousGenerator` reads the words with a bidirectional GRU, predicts how long each word and
+the pause before it last (a duration model trained on the ground-truth boundaries, as in FastSpeech,
+Ren et al. 2019), expands the word states to frames (with each frame's phase inside its segment), and
+generates the frames autoregressively with a stack of gated, dilated causal convolutions conditioned
+on them (WaveNet, van den Oord et al. 2016, at the frame level). Teacher forcing with noisy previous
+frames in training; frame by frame in generation.
+
+Example:
+    >>> from mmml.data.digit_sequences import VOCAB_EN
+    >>> from mmml.data.spec import ModalitySpec
+    >>> specs = {"text": ModalitySpec("text", "tokens", (8,), vocab=VOCAB_EN.tokens),
+    ...          "audio": ModalitySpec("audio", "sequence", (120, 10))}
+    >>> net = ContinuousGenerator(specs, hidden=8)
+    >>> out = net.translate({"text": torch.tensor([[4, 5, 6]]), "text_lengths": torch.tensor([3])})
+    >>> out["frames"].shape
+    torch.Size([1, 120, 10])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmml.data.spec import ModalitySpec
+from translation.directions import check_batch, get_direction, lengths_of, target_is_text
+from translation.model_based import SourceEncoder
+
+
+def segment_durations(boundaries: Tensor, n_words: Tensor, lengths: Tensor) -> Tensor:
+    """Frames of (pause before, word) per word ``(B, D, 2)`` and the trailing pause in ``[:, 0, 0]``'s
+    place is not used: returns ``(durations (B, D, 2), tail (B,))`` from ``[start, end)`` boundaries."""
+    start, end = boundaries[..., 0], boundaries[..., 1]
+    prev_end = torch.cat([torch.zeros_like(end[:, :1]), end[:, :-1]], 1)
+    valid = torch.arange(boundaries.shape[1], device=boundaries.device)[None] < n_words[:, None]
+    dur = torch.stack([start - prev_end, end - start], -1).clamp_min(0) * valid[..., None]
+    last = end.gather(1, (n_words - 1).clamp_min(0)[:, None])[:, 0]
+    return dur, (lengths - last).clamp_min(0)
+
+
+class CausalBlock(nn.Module):
+    """A gated, dilated causal convolution with conditioning, residual and skip outputs (WaveNet)."""
+
+    def __init__(self, channels: int, dilation: int, kernel: int = 2) -> None:
+        super().__init__()
+        self.pad = dilation * (kernel - 1)
+        self.conv = nn.Conv1d(channels, 2 * channels, kernel, dilation=dilation)
+        self.cond = nn.Conv1d(channels, 2 * channels, 1)
+        self.res, self.skip = nn.Conv1d(channels, channels, 1), nn.Conv1d(channels, channels, 1)
+
+    def forward(self, x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = (self.conv(F.pad(x, (self.pad, 0))) + self.cond(c)).chunk(2, 1)
+        z = torch.tanh(a) * torch.sigmoid(b)
+        return x + self.res(z), self.skip(z)
+
+
+class ContinuousGenerator(nn.Module):
+    """Text -> log-mel frames: duration model + autoregressive dilated causal convolutions.
+
+    Args:
+        specs: the data set's modalities (the target's frame size and padded length size the output).
+        direction: ``"synthesis"`` (text -> audio).
+        hidden: channels. dilations: of the causal stack (receptive field ``1 + sum(dilations)``).
+        input_noise: std of Gaussian noise on the teacher-forced previous frames (against exposure bias).
+        autoregressive: feed back the previous frame (else frames come from the conditioning alone).
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], direction: str = "synthesis", hidden: int = 64,
+                 dilations: tuple[int, ...] = (1, 2, 4, 8, 16), input_noise: float = 0.5,
+                 autoregressive: bool = True) -> None:
+        super().__init__()
+        self.direction = get_direction(direction, specs)
+        if target_is_text(self.direction, specs):
+            raise ValueError(f"ContinuousGenerator produces frames; direction {self.direction.name!r} targets "
+                             "tokens: use translation.AttentionTranslator")
+        spec = specs[self.direction.target]
+        self.frames, self.max_frames = spec.feature_dim, spec.max_length
+        self.input_noise, self.autoregressive = float(input_noise), bool(autoregressive)
+        self.encoder = SourceEncoder(specs, self.direction.sources, hidden)
+        self.duration = nn.Linear(hidden, 2)  # log(1 + frames) of the pause before and of the word
+        self.tail = nn.Linear(hidden, 1)
+        self.segment = nn.Linear(hidden + 4, hidden)  # state, is-word, is-pause, phase, 1 - phase
+        self.inp = nn.Conv1d(self.frames, hidden, 1)
+        self.blocks = nn.ModuleList(CausalBlock(hidden, d) for d in dilations)
+        self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(hidden, hidden, 1), nn.ReLU(), nn.Conv1d(hidden, self.frames, 1))
+        self.receptive_field = 1 + sum(dilations)
+
+    def _conditioning(self, states: Tensor, dur: Tensor, tail: Tensor, n_words: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-frame conditioning ``(B, H, T)`` and lengths from word states and integer durations."""
+        b, t_max = states.shape[0], self.max_frames
+        feats = states.new_zeros(b, t_max, states.shape[-1] + 4)
+        lengths = torch.zeros(b, dtype=torch.long, device=states.device)
+        for i in range(b):
+            pos = 0
+            segs = [(j, k, int(dur[i, j, k])) for j in range(int(n_words[i])) for k in (0, 1)]
+            segs.append((int(n_words[i]) - 1, 2, int(tail[i])))
+            for j, kind, n in segs:
+                n = min(n, t_max - pos)
+                if n <= 0:
+                    continue
+                phase = torch.arange(n, device=states.device, dtype=states.dtype) / max(n - 1, 1)
+                flags = states.new_tensor([kind == 1, kind != 1])
+                feats[i, pos:pos + n] = torch.cat([states[i, max(j, 0)].expand(n, -1), flags.expand(n, -1),
+                                                   phase[:, None], 1 - phase[:, None]], 1)
+                pos += n
+            lengths[i] = pos
+        return self.segment(feats).transpose(1, 2), lengths
+
+    def _stack(self, prev: Tensor, cond: Tensor) -> Tensor:
+        x, skips = self.inp(prev), 0
+        for block in self.blocks:
+            x, s = block(x, cond)
+            skips = skips + s
+        return self.head(skips)
+
+    def _words(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        check_batch(batch, self.direction)
+        mem, _ = self.encoder(batch)
+        return mem, lengths_of(batch, self.direction.sources[0])
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """L1 on the valid frames (teacher forced) + squared error of the log durations."""
+        target, lengths = batch["audio"].float(), lengths_of(batch, "audio")
+        states, n_words = self._words(batch)
+        dur, tail = segment_durations(batch["audio_boundaries"][:, : states.shape[1]], n_words, lengths)
+        pred = self.duration(states)
+        valid = (torch.arange(states.shape[1], device=states.device)[None] < n_words[:, None]).float()
+        dur_loss = (((pred - torch.log1p(dur.float())) ** 2).sum(-1) * valid).sum() / valid.sum()
+        tail_loss = ((self.tail(states.mean(1))[:, 0] - torch.log1p(tail.float())) ** 2).mean()
+        cond, _ = self._conditioning(states, dur, tail, n_words)
+        prev = torch.zeros_like(target)
+        if self.autoregressive:
+            prev[:, 1:] = target[:, :-1] + self.input_noise * torch.randn_like(target[:, :-1])
+        out = self._stack(prev.transpose(1, 2), cond).transpose(1, 2)
+        mask = (torch.arange(target.shape[1], device=target.device)[None] < lengths[:, None]).float()[..., None]
+        frame_loss = ((out - target).abs() * mask).sum() / (mask.sum() * self.frames)
+        return frame_loss + dur_loss + tail_loss
+
+    @torch.no_grad()
+    def translate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Generate frames ``(B, max_frames, F)`` (zero after ``lengths``) with predicted durations."""
+        states, n_words = self._words(batch)
+        dur = torch.expm1(self.duration(states).clamp(0, 8)).round().long()
+        dur[..., 1] = dur[..., 1].clamp_min(1)
+        tail = torch.expm1(self.tail(states.mean(1))[:, 0].clamp(0, 8)).round().long()
+        cond, lengths = self._conditioning(states, dur, tail, n_words)
+        b, t_max = cond.shape[0], int(lengths.max().clamp_min(1))
+        if not self.autoregressive:
+            frames = self._stack(cond.new_zeros(b, self.frames, t_max), cond[..., :t_max])
+        else:
+            prev = cond.new_zeros(b, self.frames, t_max + 1)
+            for t in range(t_max):
+                lo = max(0, t + 1 - self.receptive_field)
+                prev[..., t + 1] = self._stack(prev[..., lo:t + 1], cond[..., lo:t + 1])[..., -1]
+            frames = prev[..., 1:]
+        out = cond.new_zeros(b, self.max_frames, self.frames)
+        out[:, :t_max] = frames.transpose(1, 2)
+        mask = torch.arange(self.max_frames, device=out.device)[None] < lengths[:, None]
+        return {"frames": out * mask[..., None], "lengths": lengths}

@@ -1,0 +1,331 @@
+"""Model-based translation (Baltrusaitis et al. 2017, Sec. 4.2): grammar/template and encoder-decoder.
+
+- :class:`TemplateTranslator`: a grammar ``d1 d2 ... dn`` whose slots are filled by per-position
+  detectors (Kulkarni et al. 2013, "BabyTalk": detectors fill a template), then rendered in the
+  target: words of the target language, or, for speech, each digit's average spoken template joined
+  by average pauses (concatenative rendering).
+- :class:`AttentionTranslator`: a GRU encoder-decoder with additive attention (Bahdanau et al. 2015),
+  trained with teacher forcing, decoded greedily or by beam search; its attention matrices are
+  exposed (``translate(...)["attention"]``, ``(B, L_out, S)``) for reading as alignments.
+
+Both read the sources through :class:`SourceEncoder`. The common interface of translators:
+``loss(batch) -> Tensor`` (trainable ones), ``translate(batch) -> dict`` with ``tokens`` ``(B, L)``,
+``lengths`` and ``truncated`` for text targets or ``frames`` ``(B, T, F)`` and ``lengths`` for speech,
+and optionally ``fit_examples(train_split)``.
+
+Example:
+    >>> from mmml.data.digit_sequences import VOCAB_EN
+    >>> from mmml.data.spec import ModalitySpec
+    >>> specs = {"image": ModalitySpec("image", "sequence", (91, 8)),
+    ...          "text": ModalitySpec("text", "tokens", (8,), vocab=VOCAB_EN.tokens)}
+    >>> net = AttentionTranslator(specs, "captioning", hidden=16)
+    >>> out = net.translate({"image": torch.zeros(2, 91, 8), "image_lengths": torch.tensor([91, 50])})
+    >>> out["tokens"].shape[0], out["attention"].shape[0]
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmml.data.spec import ModalitySpec
+from mmml.data.text import SPECIALS
+from translation.directions import Direction, check_batch, get_direction, lengths_of, target_is_text
+
+N_SPECIAL = len(SPECIALS)  # digit d has id N_SPECIAL + d in both digit vocabularies
+END = 10  # the detectors' "no more digits" class
+
+
+def digits_of(batch: dict[str, Tensor], direction: Direction) -> Tensor:
+    """Ground-truth digits ``(B, D)``, -1 after the string: from the text target, else the text source."""
+    key = direction.target if direction.target.startswith("text") else "text"
+    ids = batch[key]
+    valid = torch.arange(ids.shape[1], device=ids.device)[None] < lengths_of(batch, key)[:, None]
+    return torch.where(valid, ids - N_SPECIAL, -1)
+
+
+class SourceEncoder(nn.Module):
+    """Encode the source modalities into one memory ``(B, S, H)`` with a validity mask ``(B, S)``.
+
+    Sequences: two 1-D convolutions (stride 2 each when the padded length exceeds 200 frames, so
+    audio is read at a quarter of its frame rate) then a bidirectional GRU; tokens: embedding and a
+    bidirectional GRU. Several sources are concatenated along time (``steps`` gives each one's span
+    and frames per memory step).
+    """
+
+    def steps(self, batch: dict[str, Tensor]) -> list[tuple[str, int, int]]:
+        """``(modality, memory steps, source frames per step)`` of each source, in memory order."""
+        out = []
+        for m in self.sources:
+            n = batch[m].shape[1]
+            for _ in range(2 if not isinstance(self.front[m], nn.Embedding) else 0):
+                n = (n + self.stride[m] - 1) // self.stride[m]
+            out.append((m, n, self.stride[m] ** 2 if not isinstance(self.front[m], nn.Embedding) else 1))
+        return out
+
+    def __init__(self, specs: dict[str, ModalitySpec], sources: tuple[str, ...], hidden: int = 64) -> None:
+        super().__init__()
+        self.sources, self.hidden = sources, hidden
+        self.front = nn.ModuleDict()
+        self.stride: dict[str, int] = {}
+        for m in sources:
+            spec = specs[m]
+            if spec.kind == "tokens":
+                self.front[m] = nn.Embedding(len(spec.vocab), hidden, padding_idx=0)
+                self.stride[m] = 1
+            else:
+                s = 2 if (spec.max_length or 0) > 200 else 1
+                self.stride[m] = s
+                self.front[m] = nn.Sequential(nn.Conv1d(spec.feature_dim, hidden, 5, stride=s, padding=2), nn.ReLU(),
+                                              nn.Conv1d(hidden, hidden, 5, stride=s, padding=2), nn.ReLU())
+        self.rnn = nn.ModuleDict({m: nn.GRU(hidden, hidden, batch_first=True, bidirectional=True) for m in sources})
+        self.proj = nn.Linear(2 * hidden, hidden)
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        mems, masks = [], []
+        for m in self.sources:
+            x, lengths = batch[m], lengths_of(batch, m)
+            if isinstance(self.front[m], nn.Embedding):
+                h = self.front[m](x.long())
+            else:
+                h = self.front[m](x.float().transpose(1, 2)).transpose(1, 2)
+                for _ in range(2):  # each convolution keeps ceil(L / stride) frames
+                    lengths = (lengths + self.stride[m] - 1) // self.stride[m]
+                lengths = lengths.clamp(1, h.shape[1])
+            packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp_min(1).cpu(), batch_first=True,
+                                                       enforce_sorted=False)
+            out, _ = self.rnn[m](packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])
+            mems.append(self.proj(out))
+            masks.append(torch.arange(h.shape[1], device=h.device)[None] < lengths.to(h.device)[:, None])
+        return torch.cat(mems, 1), torch.cat(masks, 1)
+
+
+class TemplateTranslator(nn.Module):
+    """Grammar/template translation: per-position digit detectors fill ``d1 ... dn`` (Kulkarni et al. 2013).
+
+    Detectors: one learned query per slot attends over the source memory and classifies the slot as a
+    digit or "end" (cross-entropy). Rendering: target-language words, or for speech each digit's
+    mean spoken template (its training renderings resampled to their median length and averaged)
+    between mean pauses (:meth:`fit_examples`).
+
+    Args:
+        specs: the data set's modalities. direction: a name from :data:`translation.directions.DIRECTIONS`.
+        hidden: encoder width. max_slots: slots of the template (default: the text's padded length).
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], direction: str = "captioning", hidden: int = 64,
+                 max_slots: int | None = None) -> None:
+        super().__init__()
+        self.direction = get_direction(direction, specs)
+        self.specs = specs
+        self.max_slots = int(max_slots or specs["text"].max_length)
+        self.encoder = SourceEncoder(specs, self.direction.sources, hidden)
+        self.queries = nn.Parameter(torch.randn(self.max_slots, hidden) / hidden**0.5)
+        self.classify = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, END + 1))
+        self.templates: list[Tensor] = []
+        self.register_buffer("pause_frame", torch.zeros(0))
+        self.pauses = (0, 0, 0)
+
+    def slot_logits(self, batch: dict[str, Tensor]) -> Tensor:
+        """Detector scores ``(B, slots, 11)``: digit 0-9 or end (10)."""
+        check_batch(batch, self.direction)
+        mem, mask = self.encoder(batch)
+        att = torch.einsum("sh,bth->bst", self.queries, mem).masked_fill(~mask[:, None], float("-inf"))
+        return self.classify(torch.einsum("bst,bth->bsh", att.softmax(-1), mem))
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        digits = digits_of(batch, self.direction)[:, : self.max_slots]
+        target = torch.full((digits.shape[0], self.max_slots), END, device=digits.device)
+        target[:, : digits.shape[1]] = torch.where(digits >= 0, digits, END)
+        return F.cross_entropy(self.slot_logits(batch).flatten(0, 1), target.flatten())
+
+    def translate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        slots = self.slot_logits(batch).argmax(-1)
+        return self.fill(torch.where(slots == END, -1, slots))
+
+    def fill(self, digits: Tensor) -> dict[str, Tensor]:
+        """Render slot digits ``(B, slots)`` (-1 or anything after the first -1 ends the string)."""
+        ended = (digits < 0).long().cummax(1).values.bool()
+        n = (~ended).sum(1)
+        if target_is_text(self.direction, self.specs):
+            width = self.specs[self.direction.target].max_length
+            tokens = torch.where(ended, 0, digits + N_SPECIAL)[:, :width]
+            return {"tokens": tokens, "lengths": n.clamp_max(width), "truncated": n > width}
+        return self._speak(digits, n)
+
+    # ---- concatenative rendering for speech targets ------------------------------------------
+    def fit_examples(self, train: dict[str, Tensor]) -> None:
+        """Average each digit's spoken renderings and the pauses of the training split (speech targets)."""
+        if target_is_text(self.direction, self.specs):
+            return
+        audio, bounds, lengths = train["audio"].float(), train["audio_boundaries"], train["audio_lengths"]
+        digits = digits_of(train, self.direction)
+        words: dict[int, list[Tensor]] = {d: [] for d in range(10)}
+        gaps, leads, tails, pause_frames = [], [], [], []
+        for i in range(audio.shape[0]):
+            prev = 0
+            for j in range(int((digits[i] >= 0).sum())):
+                s, e = bounds[i, j].tolist()
+                words[int(digits[i, j])].append(audio[i, s:e])
+                (leads if j == 0 else gaps).append(s - prev)
+                pause_frames.append(audio[i, prev:s])
+                prev = e
+            tails.append(int(lengths[i]) - prev)
+        self.templates = []
+        for d in range(10):
+            if not words[d]:
+                raise ValueError(f"digit {d} is never spoken in the training split; use more data.n_sequences")
+            size = int(torch.tensor([len(w) for w in words[d]]).median())
+            stack = [F.interpolate(w.T[None], size=size, mode="linear", align_corners=True)[0].T for w in words[d]]
+            self.templates.append(torch.stack(stack).mean(0))
+        frames = torch.cat([p for p in pause_frames if len(p)])
+        self.pause_frame = frames.mean(0).to(self.queries.device)
+        med = [int(torch.tensor(x, dtype=torch.float).median()) for x in (leads, gaps, tails)]
+        self.pauses = tuple(max(0, m) for m in med)
+
+    def _speak(self, digits: Tensor, n: Tensor) -> dict[str, Tensor]:
+        if not self.templates:
+            raise RuntimeError("TemplateTranslator renders speech from templates: call fit_examples(train) first")
+        spec = self.specs[self.direction.target]
+        lead, gap, tail = self.pauses
+        frames = self.pause_frame.expand(digits.shape[0], spec.max_length, -1).clone()
+        lengths = torch.zeros(digits.shape[0], dtype=torch.long)
+        for i in range(digits.shape[0]):
+            pos = lead
+            for j in range(int(n[i])):
+                w = self.templates[int(digits[i, j])].to(frames.device)
+                stop = min(pos + len(w), spec.max_length)
+                frames[i, pos:stop] = w[: stop - pos]
+                pos = stop + (gap if j + 1 < int(n[i]) else tail)
+            lengths[i] = min(pos, spec.max_length)
+        return {"frames": frames, "lengths": lengths.to(frames.device)}
+
+
+class AttentionTranslator(nn.Module):
+    """Encoder-decoder with additive attention (Bahdanau, Cho & Bengio 2015) into a token target.
+
+    Args:
+        specs: the data set's modalities. direction: a text-target direction (captioning, recognition, mmt).
+        hidden: width of encoder, decoder and embeddings. max_length: longest output before it is cut
+            and flagged ``truncated`` (default: the target's padded length). beam: beam width (1 = greedy).
+        length_penalty: beam scores are divided by ``length ** length_penalty`` (0 = plain log-probability).
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], direction: str = "captioning", hidden: int = 64,
+                 max_length: int | None = None, beam: int = 1, length_penalty: float = 0.0) -> None:
+        super().__init__()
+        self.direction = get_direction(direction, specs)
+        if not target_is_text(self.direction, specs):
+            raise ValueError(f"AttentionTranslator produces tokens; direction {self.direction.name!r} targets "
+                             f"{self.direction.target!r} frames: use translation.ContinuousGenerator")
+        self.vocab = specs[self.direction.target].vocab
+        self.max_length = int(max_length or specs[self.direction.target].max_length)
+        self.beam, self.length_penalty = int(beam), float(length_penalty)
+        v = len(self.vocab)
+        self.encoder = SourceEncoder(specs, self.direction.sources, hidden)
+        self.embed = nn.Embedding(v, hidden, padding_idx=0)
+        self.init = nn.Linear(hidden, hidden)
+        self.cell = nn.GRUCell(2 * hidden, hidden)
+        self.att_q, self.att_k = nn.Linear(hidden, hidden, bias=False), nn.Linear(hidden, hidden)
+        self.att_v = nn.Linear(hidden, 1, bias=False)
+        self.out = nn.Linear(2 * hidden, v)
+
+    def _start(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        check_batch(batch, self.direction)
+        mem, mask = self.encoder(batch)
+        mean = (mem * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
+        return mem, self.att_k(mem), mask, torch.tanh(self.init(mean))
+
+    def _step(self, token: Tensor, h: Tensor, mem: Tensor, keys: Tensor, mask: Tensor
+              ) -> tuple[Tensor, Tensor, Tensor]:
+        """One decoder step: ``(log-probs (N, V), new state (N, H), attention (N, S))``."""
+        scores = self.att_v(torch.tanh(keys + self.att_q(h)[:, None])).squeeze(-1)
+        att = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+        ctx = torch.einsum("ns,nsh->nh", att, mem)
+        h = self.cell(torch.cat([self.embed(token), ctx], -1), h)
+        return self.out(torch.cat([h, ctx], -1)).log_softmax(-1), h, att
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Teacher-forced cross-entropy of the target words followed by ``<eos>``."""
+        target, lengths = batch[self.direction.target].long(), lengths_of(batch, self.direction.target)
+        b, width = target.shape
+        gold = torch.cat([target, torch.zeros(b, 1, dtype=torch.long, device=target.device)], 1)
+        gold[torch.arange(b), lengths] = 3  # <eos>
+        inputs = torch.cat([torch.full((b, 1), 2, device=target.device), gold[:, :-1]], 1)  # <bos> y
+        mem, keys, mask, h = self._start(batch)
+        losses = []
+        for t in range(width + 1):
+            logp, h, _ = self._step(inputs[:, t], h, mem, keys, mask)
+            losses.append(F.nll_loss(logp, gold[:, t], ignore_index=0, reduction="none"))
+        valid = (gold != 0).float()
+        return (torch.stack(losses, 1) * valid).sum() / valid.sum()
+
+    @torch.no_grad()
+    def translate(self, batch: dict[str, Tensor], beam: int | None = None) -> dict[str, Tensor]:
+        """Decode by beam search (width ``beam``, default ``self.beam``; 1 is greedy decoding)."""
+        width = int(beam or self.beam)
+        mem, keys, mask, h = self._start(batch)
+        b, s = mask.shape
+        # every beam of an example as one row: (B * W, ...)
+        rep = lambda t: t.repeat_interleave(width, 0)  # noqa: E731
+        mem, keys, mask, h = rep(mem), rep(keys), rep(mask), rep(h)
+        score = torch.full((b, width), float("-inf"), device=mem.device)
+        score[:, 0] = 0.0
+        token = torch.full((b * width,), 2, dtype=torch.long, device=mem.device)
+        done = torch.zeros(b, width, dtype=torch.bool, device=mem.device)
+        tokens = torch.zeros(b, width, 0, dtype=torch.long, device=mem.device)
+        atts = torch.zeros(b, width, 0, s, device=mem.device)
+        for _ in range(self.max_length + 1):
+            logp, h, att = self._step(token, h, mem, keys, mask)
+            logp = logp.view(b, width, -1).clone()
+            logp[..., 0] = float("-inf")  # never emit padding ...
+            finished = logp.new_full(logp.shape[-1:], float("-inf"))
+            finished[0] = 0.0  # ... except to extend a finished hypothesis at no cost
+            logp = torch.where(done[..., None], finished, logp)
+            total = (score[..., None] + logp).view(b, -1)
+            score, flat = total.topk(width, dim=1)
+            parent, token = flat // logp.shape[-1], flat % logp.shape[-1]
+            pick = (torch.arange(b, device=mem.device)[:, None] * width + parent).view(-1)
+            h = h[pick]
+            done = done.gather(1, parent) | (token == 3)
+            tokens = torch.cat([tokens.gather(1, parent[..., None].expand_as(tokens)), token[..., None]], -1)
+            atts = torch.cat([atts[torch.arange(b)[:, None], parent], att.view(b, width, 1, s)[
+                torch.arange(b)[:, None], parent]], 2)
+            token = token.view(-1)
+            if done.all():
+                break
+        ended = (tokens == 3) | (tokens == 0)
+        length = torch.where(ended.any(-1), ended.float().argmax(-1), tokens.shape[-1])
+        norm = score / length.clamp_min(1).float() ** self.length_penalty if self.length_penalty else score
+        best = norm.argmax(1)
+        idx = torch.arange(b, device=mem.device)
+        out_len, truncated = length[idx, best], ~done[idx, best]
+        out_len = out_len.clamp_max(self.max_length)
+        seq = tokens[idx, best][:, : self.max_length]
+        seq = torch.where(torch.arange(seq.shape[1], device=seq.device)[None] < out_len[:, None], seq, 0)
+        return {"tokens": seq, "lengths": out_len, "truncated": truncated, "attention": atts[idx, best]}
+
+    @torch.no_grad()
+    def greedy(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Greedy decoding, written plainly (the reference that beam search of width 1 must equal)."""
+        mem, keys, mask, h = self._start(batch)
+        b = mask.shape[0]
+        token = torch.full((b,), 2, dtype=torch.long, device=mem.device)
+        out = torch.zeros(b, self.max_length, dtype=torch.long, device=mem.device)
+        lengths = torch.full((b,), self.max_length, dtype=torch.long, device=mem.device)
+        finished = torch.zeros(b, dtype=torch.bool, device=mem.device)
+        for t in range(self.max_length + 1):
+            logp, h, _ = self._step(token, h, mem, keys, mask)
+            logp[:, 0] = float("-inf")
+            token = logp.argmax(-1)
+            newly = (token == 3) & ~finished
+            lengths[newly] = t
+            finished |= token == 3
+            if t < self.max_length:
+                out[:, t] = torch.where(finished, 0, token)
+            if finished.all():
+                break
+        return {"tokens": out, "lengths": lengths, "truncated": ~finished}

@@ -1,0 +1,141 @@
+"""The translation task: trains a translator (or fills its dictionary) and scores its translations.
+
+:class:`TranslationTask` is the LightningModule of the translation challenge. Trainable translators
+(``loss(batch)``) are trained by gradient descent on the loss they define (teacher-forced
+cross-entropy, detector cross-entropy, frame L1 + durations); example-based ones have no trainable
+parameters and only :meth:`fit_examples` their dictionary at the start of training. On the test
+split every translation is kept and scored as a whole (:mod:`translation.evaluation`):
+
+- text targets: ``bleu``, ``chrf``, ``wer``, ``cer``, ``exact``, ``cider``, ``truncated`` (share of outputs
+  cut at the maximum length);
+- speech targets: ``mel_dtw`` (frame distance along the DTW path), and the judge's transcripts
+  (:mod:`translation.judge`) scored with the text metrics; ``judge_exact`` is the judge's exact match
+  on the real test speech (the ceiling of recognition-based scores).
+
+Example:
+    >>> task = TranslationTask(UnimodalRetrieval(specs, "captioning"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmml.tasks.base import MMMLTask
+from translation.directions import lengths_of, mask_tokens, target_is_text
+from translation.evaluation import decode, mel_dtw_distance, text_scores
+from translation.judge import cached_judge
+
+MASK_SEED = 20_170_705  # hidden source words are the same for every method, seed and run
+
+
+class TranslationTask(MMMLTask):
+    """Train and evaluate a translator on its direction.
+
+    Args:
+        net: a translator (:mod:`translation.example_based`, :mod:`translation.model_based`,
+            :mod:`translation.generation`) with ``direction``, ``translate(batch)`` and either ``loss(batch)``
+            or ``fit_examples(train)``.
+        max_epochs: stop training after this many epochs (``None``: the trainer's ``max_epochs``), so that
+            each method sets its own budget within one sweep.
+        judge_epochs, judge_hidden: training of the recognition judge (speech targets only).
+        **kwargs: see :class:`~mmml.tasks.base.MMMLTask` (``lr``, ``weight_decay``, ``optimizer``).
+    """
+
+    def __init__(self, net: nn.Module, max_epochs: int | None = None, judge_epochs: int = 30,
+                 judge_hidden: int = 64, **kwargs: Any) -> None:
+        super().__init__(net, **kwargs)
+        if not hasattr(net, "translate") or not hasattr(net, "direction"):
+            raise TypeError(f"{type(net).__name__} is not a translator: it needs .direction and .translate(batch)")
+        self.direction = net.direction
+        self.trainable = hasattr(net, "loss") and any(p.requires_grad for p in net.parameters())
+        self.automatic_optimization = self.trainable
+        self.max_epochs = None if max_epochs is None else int(max_epochs)
+        self.judge_epochs, self.judge_hidden = int(judge_epochs), int(judge_hidden)
+        self.judge: nn.Module | None = None
+        self._mask_generator: torch.Generator | None = None
+
+    # ---- inputs ------------------------------------------------------------------------------
+    def prepare(self, batch: dict[str, Tensor], stage: str) -> dict[str, Tensor]:
+        """Hide source words for directions that ask for it (random in training, fixed elsewhere)."""
+        rate = self.direction.source_mask
+        if rate <= 0:
+            return batch
+        generator = None
+        if stage != "train":
+            if self._mask_generator is None:
+                self._mask_generator = torch.Generator().manual_seed(MASK_SEED)
+            generator = self._mask_generator
+        return mask_tokens(batch, self.direction.sources[0], rate, generator)
+
+    def on_fit_start(self) -> None:
+        if hasattr(self.net, "fit_examples"):
+            self._mask_generator = None
+            self.net.fit_examples(self.prepare(self.trainer.datamodule.split("train"), "fit"))
+
+    def on_validation_epoch_start(self) -> None:
+        self._mask_generator = None
+
+    # ---- training ------------------------------------------------------------------------------
+    def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, Any]:
+        batch = self.prepare(batch, stage)
+        if stage == "test":
+            return None, self.net.translate(batch)
+        return (self.net.loss(batch) if self.trainable else None), None
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
+        if not self.trainable:
+            return None
+        return super().training_step(batch, batch_idx)
+
+    def on_train_epoch_end(self) -> None:
+        if not self.trainable or (self.max_epochs is not None and self.current_epoch + 1 >= self.max_epochs):
+            self.trainer.should_stop = True  # a dictionary is filled once; a method's own epoch budget
+
+    def configure_optimizers(self):
+        return super().configure_optimizers() if self.trainable else None
+
+    # ---- test ----------------------------------------------------------------------------------
+    def on_test_start(self) -> None:
+        super().on_test_start()
+        self._mask_generator = None
+        if not target_is_text(self.direction, self.net.specs if hasattr(self.net, "specs") else
+                              self.trainer.datamodule.specs):
+            self.judge = cached_judge(self.trainer.datamodule, self.judge_epochs, self.judge_hidden).to(self.device)
+
+    def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
+        _, out = self.step(batch, "test")
+        t = self.direction.target
+        if "tokens" in out:
+            width = batch[t].shape[1]
+            hyp = torch.zeros(out["tokens"].shape[0], width, dtype=torch.long, device=out["tokens"].device)
+            hyp[:, : min(width, out["tokens"].shape[1])] = out["tokens"][:, :width]
+            self.collect(condition, hyp=hyp, hyp_lengths=out["lengths"], ref=batch[t],
+                         ref_lengths=lengths_of(batch, t), truncated=out["truncated"])
+            return
+        ref = {"audio": batch["audio"], "audio_lengths": lengths_of(batch, "audio")}
+        gen = {"audio": out["frames"], "audio_lengths": out["lengths"].clamp_min(1)}
+        heard, real = self.judge.translate(gen), self.judge.translate(ref)
+        self.collect(condition, mel_dtw=mel_dtw_distance(out["frames"], gen["audio_lengths"], ref["audio"],
+                                                         ref["audio_lengths"]),
+                     hyp=heard["tokens"], hyp_lengths=heard["lengths"], ref=batch["text"],
+                     ref_lengths=lengths_of(batch, "text"), real=real["tokens"], real_lengths=real["lengths"])
+
+    def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
+        vocab_key = self.direction.target if "truncated" in collected else "text"
+        vocab = self.trainer.datamodule.specs[vocab_key].vocab
+        from mmml.data.text import Vocab
+
+        v = Vocab(vocab[4:])
+        hyps = decode(collected["hyp"], v, collected["hyp_lengths"])
+        refs = decode(collected["ref"], v, collected["ref_lengths"])
+        scores = text_scores(hyps, refs)
+        if "truncated" in collected:
+            scores["truncated"] = float(collected["truncated"].float().mean())
+        else:
+            scores["mel_dtw"] = float(collected["mel_dtw"].mean())
+            real = decode(collected["real"], v, collected["real_lengths"])
+            scores["judge_exact"] = text_scores(real, refs)["exact"]
+        return scores
