@@ -1,0 +1,16 @@
+"""Co-learning (Baltrusaitis et al. 2017, Sec. 7): one modality helps a model of another.
+
+Parallel (:mod:`colearning.parallel`: co-training, transfer through a helper modality), non-parallel
+(:mod:`colearning.non_parallel`: zero-shot DeViSE and ConSE through class embeddings) and hybrid
+(:mod:`colearning.hybrid`: bridging two modalities through a pivot). Their Lightning tasks are in
+:mod:`colearning.tasks`; scarce supervision (hidden labels, disjoint pairs) in
+:mod:`colearning.supervision`.
+"""
+
+from colearning.hybrid import PivotBridge
+from colearning.non_parallel import DIGIT_ATTRIBUTES, ConSE, DeViSE, build_class_embeddings
+from colearning.parallel import CoTraining, HelperTransfer
+from colearning.tasks import BridgeTask, CoTrainingTask, SemiSupervisedTask, ZeroShotTask
+
+__all__ = ["DIGIT_ATTRIBUTES", "BridgeTask", "CoTraining", "CoTrainingTask", "ConSE", "DeViSE",
+           "HelperTransfer", "PivotBridge", "SemiSupervisedTask", "ZeroShotTask", "build_class_embeddings"]

@@ -1,0 +1,243 @@
+"""Co-learning's Lightning tasks: semi-supervised (scarce labels), co-training, zero-shot and pivot bridging.
+
+Every task takes ``labelled_fraction``: the seeded, class-stratified share of the training labels a run
+observes (:mod:`colearning.supervision`); for pivot bridging, the share of training examples used as
+pairs. Neural tasks draw each step a batch of ``labelled_batch_size`` labelled examples (with
+replacement) beside the regular batch, as semi-supervised training does (labelled and unlabelled
+batches), so that a model with 1% of the labels still takes as many supervised steps as with 100%.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from colearning.coordinated_space import retrieval_metrics
+from colearning.supervision import (
+    LABEL_PRESENT,
+    check_fraction,
+    disjoint_pairs,
+    hide_labels,
+    observed_labels,
+    pooled_views,
+)
+from mmml.tasks import ClassificationTask, EstimatorTask, MMMLTask
+
+
+class _LabelledPool:
+    """Mixin: hides labels of the train split at ``setup("fit")`` and serves batches of the labelled ones."""
+
+    labelled_fraction: float
+    labelled_batch_size: int
+
+    def _hide(self) -> dict[str, Tensor] | None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None:
+            raise RuntimeError("co-learning tasks hide labels of the datamodule's train split; call "
+                               "trainer.fit(task, datamodule=...)")
+        split = dm.split("train")
+        mask = hide_labels(split, self.labelled_fraction, dm.seed)
+        self._pool = {k: v[mask] for k, v in split.items() if k != LABEL_PRESENT}
+        self._generator = torch.Generator().manual_seed(int(dm.seed))
+        return self._pool
+
+    def labelled_batch(self, classes: Tensor | None = None) -> dict[str, Tensor]:
+        """A batch of labelled training examples drawn with replacement (of ``classes`` only, if given)."""
+        pool = self._pool
+        allowed = torch.arange(len(pool["label"]))
+        if classes is not None:
+            allowed = allowed[classes.cpu()[pool["label"].cpu()]]
+        if len(allowed) == 0:
+            raise ValueError("no labelled training example of the trainable classes; raise "
+                             "model.task.labelled_fraction or change model.task.unseen")
+        pick = allowed[torch.randint(len(allowed), (self.labelled_batch_size,), generator=self._generator)]
+        pick = pick.to(pool["label"].device)
+        return {k: v.index_select(0, pick) for k, v in pool.items()}
+
+
+class SemiSupervisedTask(_LabelledPool, ClassificationTask):
+    """Classification from a fraction of the labels; the model may learn from all examples via ``aux_loss``.
+
+    Each training step: cross-entropy on a batch of labelled examples, plus the ``aux_loss`` the model
+    returns on the regular batch (labelled and unlabelled, e.g. :class:`colearning.HelperTransfer`'s
+    helper loss). Train metrics count observed labels only; validation and test use every example.
+
+    Args:
+        net: model returning logits or ``{"logits", "aux_loss"}``. num_classes: classes.
+        labelled_fraction: share of training labels observed. labelled_batch_size: labelled examples per step.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, labelled_fraction: float = 1.0,
+                 labelled_batch_size: int = 32, **kwargs: Any) -> None:
+        super().__init__(net, num_classes=num_classes, **kwargs)
+        self.labelled_fraction = check_fraction(labelled_fraction)
+        self.labelled_batch_size = int(labelled_batch_size)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self._hide()
+
+    def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor]:
+        if stage != "train":
+            return super().step(batch, stage)
+        out = self.net(batch)
+        logits = out["logits"] if isinstance(out, dict) else out
+        lab = self.labelled_batch()
+        lab_out = self.net(lab)
+        lab_logits = lab_out["logits"] if isinstance(lab_out, dict) else lab_out
+        loss = F.cross_entropy(lab_logits, lab["label"], label_smoothing=self.label_smoothing)
+        if isinstance(out, dict) and "aux_loss" in out:
+            loss = loss + out["aux_loss"]
+        return loss, logits
+
+    def update_metrics(self, metrics, batch: dict[str, Tensor], outputs: Tensor) -> None:
+        seen = observed_labels(batch)
+        if seen.any():
+            metrics.update(outputs.detach()[seen], batch["label"][seen])
+
+
+class CoTrainingTask(EstimatorTask):
+    """Fit a multi-view estimator (:class:`colearning.CoTraining`) on partly labelled training data.
+
+    Hidden labels are passed as ``-1``; sequences are summarised by the mean and std of their frames
+    (:func:`colearning.supervision.pooled_views`).
+
+    Args:
+        net: estimator with ``fit(Xs, y)`` / ``predict_proba(Xs)``. num_classes: classes.
+        modalities: the views, in order (default: all served). labelled_fraction: share of labels observed.
+    """
+
+    def __init__(self, net: Any, num_classes: int, modalities: Sequence[str] | None = None,
+                 labelled_fraction: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(net, num_classes=num_classes, modalities=modalities, **kwargs)
+        self.labelled_fraction = check_fraction(labelled_fraction)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            dm = self.trainer.datamodule
+            hide_labels(dm.split("train"), self.labelled_fraction, dm.seed)
+
+    def _views(self, batch: dict[str, Tensor]) -> list:
+        return pooled_views(batch, self._modalities())
+
+    def on_train_epoch_end(self) -> None:
+        if not self.fitted:
+            data = {k: torch.cat([b[k] for b in self._train]) for k in self._train[0]}
+            y = data["label"].numpy().copy()
+            y[~observed_labels(data).numpy()] = -1
+            self.estimator.fit(self._views(data), y)
+            self._train, self.fitted = [], True
+        self.trainer.should_stop = True
+
+
+class ZeroShotTask(_LabelledPool, MMMLTask):
+    """Zero-shot classification: train on the seen classes, classify test examples of the unseen ones.
+
+    Metrics (per test condition): ``zsl_acc`` (unseen-class examples among the unseen classes),
+    ``chance`` (1 / number of unseen classes), ``seen_acc`` (seen-class examples among the seen
+    classes) and ``gzsl_H`` (harmonic mean of seen and unseen accuracy when every class is a
+    candidate, the generalised setting of Xian et al. 2017). ``upper_bound=True`` trains on every
+    class (a supervised model of the same architecture, scored by its logits when it has them) and is
+    evaluated identically.
+
+    Args:
+        net: :class:`colearning.DeViSE` or :class:`colearning.ConSE`. num_classes: classes.
+        unseen: the classes held out of training. labelled_fraction, labelled_batch_size: as above.
+    """
+
+    def __init__(self, net: nn.Module, num_classes: int, unseen: Sequence[int] = (2, 5, 8),
+                 labelled_fraction: float = 1.0, labelled_batch_size: int = 32, upper_bound: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(net, **kwargs)
+        unseen = sorted({int(c) for c in unseen})
+        bad = [c for c in unseen if not 0 <= c < num_classes]
+        if bad or not unseen or len(unseen) >= num_classes:
+            raise ValueError(f"model.task.unseen={unseen}; give at least one and fewer than {num_classes} "
+                             f"class indices in [0, {num_classes})")
+        self.num_classes = int(num_classes)
+        self.labelled_fraction = check_fraction(labelled_fraction)
+        self.labelled_batch_size = int(labelled_batch_size)
+        self.upper_bound = bool(upper_bound)
+        seen = torch.ones(num_classes, dtype=torch.bool)
+        seen[unseen] = False
+        self.register_buffer("seen", seen, persistent=False)
+        trainable = torch.ones_like(seen) if upper_bound else seen.clone()
+        self.register_buffer("trainable", trainable, persistent=False)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self._hide()
+
+    def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, dict[str, Tensor]]:
+        if stage == "train":
+            lab = self.labelled_batch(self.trainable)
+            out = self.net(lab, seen=self.trainable)
+            return self.net.loss(out, lab["label"], self.trainable), out
+        return None, self.net(batch, seen=self.trainable)
+
+    def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
+        _, out = self.step(batch, "test")
+        scores = out["logits"] if self.upper_bound and "logits" in out else out["scores"]
+        self.collect(condition, scores=scores, label=batch["label"])
+
+    def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
+        return zero_shot_metrics(collected["scores"], collected["label"], self.seen.cpu())
+
+
+def zero_shot_metrics(scores: Tensor, labels: Tensor, seen: Tensor) -> dict[str, float]:
+    """Zero-shot accuracies from scores ``(N, C)`` of all classes, labels ``(N,)`` and seen mask ``(C,)``."""
+    scores = scores.float()
+    unseen_ex, seen_ex = ~seen[labels], seen[labels]
+
+    def acc(rows: Tensor, candidates: Tensor) -> float:
+        if not rows.any():
+            return float("nan")
+        s = scores[rows].masked_fill(~candidates[None, :], float("-inf"))
+        return float((s.argmax(1) == labels[rows]).float().mean())
+
+    everything = torch.ones_like(seen)
+    u, s = acc(unseen_ex, everything), acc(seen_ex, everything)
+    return {"zsl_acc": acc(unseen_ex, ~seen), "chance": 1.0 / int((~seen).sum()),
+            "seen_acc": acc(seen_ex, seen), "gzsl_H": 0.0 if u + s == 0 else 2 * u * s / (u + s)}
+
+
+class BridgeTask(MMMLTask):
+    """Cross-modal retrieval learnt without source–target pairs (:class:`colearning.PivotBridge`).
+
+    The train split is dealt into disjoint groups (source+pivot, pivot+target; or source+target for the
+    directly paired upper bound) with ``<m>_present`` masks. Test: retrieval of targets from sources and
+    back, with a class-level relevance (``R@1``, ``R@5``, ``medr``; see
+    :func:`colearning.coordinated_space.retrieval_metrics`).
+
+    Args:
+        net: a :class:`colearning.PivotBridge`. labelled_fraction: share of training examples used as pairs.
+    """
+
+    def __init__(self, net: nn.Module, labelled_fraction: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(net, **kwargs)
+        self.labelled_fraction = check_fraction(labelled_fraction)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            dm = self.trainer.datamodule
+            groups = [list(p) for p in self.net.pairs]
+            disjoint_pairs(dm.split("train"), groups, self.labelled_fraction, dm.seed)
+
+    def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, None]:
+        return self.net.loss(batch), None
+
+    def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
+        emb = self.net(batch)
+        net = self.net
+        self.collect(condition, source=emb[net.source], target=emb[net.target], label=batch["label"])
+
+    def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
+        src, tgt, y = collected["source"], collected["target"], collected["label"]
+        a, b = self.net.source, self.net.target
+        out = {f"{a}2{b}_{k}": v for k, v in retrieval_metrics(src, tgt, y, y).items()}
+        out.update({f"{b}2{a}_{k}": v for k, v in retrieval_metrics(tgt, src, y, y).items()})
+        return out
