@@ -19,22 +19,48 @@ from mmml.encoders import build_encoder, encode, mlp
 
 
 class UnimodalEncoders(nn.Module):
-    """One encoder per modality, all with output size ``dim``; the shared front of fusion methods."""
+    """One encoder per modality, all with output size ``dim``; the shared front of fusion methods.
 
-    def __init__(self, specs: dict[str, ModalitySpec], dim: int, modalities: list[str] | None = None) -> None:
+    Args:
+        specs: modality specs. dim: output size of every encoder. modalities: which (default all).
+        encoder: keyword arguments of :func:`mmml.encoders.build_encoder` per modality kind, e.g.
+            ``{"sequence": {"channels": 16}, "image": {"channels": 8}}`` (small encoders for cheap sweeps).
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], dim: int, modalities: list[str] | None = None,
+                 encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
         self.modalities = list(modalities) if modalities is not None else list(specs)
         unknown = [m for m in self.modalities if m not in specs]
         if unknown:
             raise ValueError(f"model.net.modalities names {unknown}, which the data set does not serve "
                              f"({list(specs)}); fix model.net.modalities or data.modalities")
+        encoder = dict(encoder or {})
+        kinds = {"image", "sequence", "tokens", "vector"}
+        if set(encoder) - kinds:
+            raise ValueError(f"model.net.encoder has keys {sorted(set(encoder) - kinds)}; key it by modality kind, "
+                             f"one of {sorted(kinds)}")
         self.dim = dim
-        self.encoders = nn.ModuleDict({m: build_encoder(specs[m], dim) for m in self.modalities})
+        self.encoders = nn.ModuleDict({m: build_encoder(specs[m], dim, **dict(encoder.get(specs[m].kind) or {}))
+                                       for m in self.modalities})
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor | None]:
         """``{modality: (B, dim) features}``, ``None`` for a modality dropped from the batch."""
         require(batch, self.modalities)
         return {m: encode(self.encoders[m], batch, m) if is_present(batch, m) else None for m in self.modalities}
+
+    def stacked(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Features ``(B, M, dim)`` with missing modalities zeroed, and the presence mask ``(B, M)`` (float)."""
+        feats = self(batch)
+        n = present_mask(batch, self.modalities[0]).shape[0]
+        param = next(self.parameters())
+        parts, masks = [], []
+        for m in self.modalities:
+            mask = present_mask(batch, m).to(device=param.device, dtype=param.dtype)
+            h = feats[m] if feats[m] is not None else torch.zeros(n, self.dim, device=param.device, dtype=param.dtype)
+            parts.append(h * mask[:, None])
+            masks.append(mask)
+        return torch.stack(parts, 1), torch.stack(masks, 1)
 
 
 class Unimodal(nn.Module):
@@ -46,9 +72,10 @@ class Unimodal(nn.Module):
         torch.Size([2, 10])
     """
 
-    def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modality: str, hidden: int = 128) -> None:
+    def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modality: str, hidden: int = 128,
+                 encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
-        self.front = UnimodalEncoders(specs, hidden, [modality])
+        self.front = UnimodalEncoders(specs, hidden, [modality], encoder)
         self.modality = modality
         self.head = nn.Linear(hidden, num_classes)
 
@@ -73,9 +100,10 @@ class EarlyFusion(nn.Module):
     """
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modalities: list[str] | None = None,
-                 hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.0) -> None:
+                 hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.0,
+                 encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
-        self.front = UnimodalEncoders(specs, hidden, modalities)
+        self.front = UnimodalEncoders(specs, hidden, modalities, encoder)
         self.modality_dropout = modality_dropout
         self.head = mlp([hidden * len(self.front.modalities), hidden, num_classes], dropout=dropout)
 
@@ -108,11 +136,11 @@ class LateFusion(nn.Module):
     """
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modalities: list[str] | None = None,
-                 hidden: int = 128, combine: str = "mean") -> None:
+                 hidden: int = 128, combine: str = "mean", encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
         if combine not in COMBINATIONS:
             raise ValueError(f"model.net.combine={combine!r}; choose one of {list(COMBINATIONS)}")
-        self.front = UnimodalEncoders(specs, hidden, modalities)
+        self.front = UnimodalEncoders(specs, hidden, modalities, encoder)
         self.combine = combine
         self.heads = nn.ModuleDict({m: nn.Linear(hidden, num_classes) for m in self.front.modalities})
         self.weights = nn.Parameter(torch.zeros(len(self.front.modalities)))
