@@ -5,7 +5,8 @@ Each modality has a pathway of RBMs (the first with Gaussian visible units of un
 real-valued inputs, standardised with train statistics, or Bernoulli units for one-hot tokens), and a
 joint RBM sits on the concatenated top layers. A missing modality is inferred in the joint RBM by
 alternating updates of the joint layer and the missing pathway's top layer with the observed one
-clamped: mean field (probabilities) or Gibbs sampling (Srivastava & Salakhutdinov, Sec. 4.2).
+clamped: mean field (probabilities) or Gibbs sampling, averaging the conditional means over the
+second half of the chain (Srivastava & Salakhutdinov, Sec. 4.2).
 Training is not by gradient descent on a loss, so the model has ``fit(batch)`` and no ``loss``.
 """
 
@@ -176,7 +177,8 @@ class MultimodalDBN(JointModel):
         return self
 
     @torch.no_grad()
-    def fuse(self, batch: Mapping[str, Tensor]) -> Tensor:
+    def top_layers(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """Every pathway's top layer ``(B, sum of top sizes)``, a missing one inferred in the joint RBM."""
         mask = keep_mask(batch, self.modalities)  # (B, M)
         n, device = mask.shape[0], mask.device
         parts = [self._up(m, self._input(batch, m)) if m in batch else torch.full((n, d), 0.5, device=device)
@@ -185,12 +187,20 @@ class MultimodalDBN(JointModel):
         tops = torch.cat(parts, 1)
         clamped = tops * observed
         g = torch.Generator(device=device).manual_seed(0)
-        for _ in range(self.steps if (observed < 1).any() else 0):
+        gibbs = self.inference == "gibbs"
+        average, count = torch.zeros_like(tops), 0
+        for step in range(self.steps if (observed < 1).any() else 0):
             h = self.joint.hidden_probs(tops)
-            if self.inference == "gibbs":
-                h = torch.bernoulli(h, generator=g)
-            guess = self.joint.visible_mean(h)
-            if self.inference == "gibbs":
+            guess = self.joint.visible_mean(torch.bernoulli(h, generator=g) if gibbs else h)
+            if gibbs:  # average the conditional means over the second half of the chain, go on from a sample
+                if step >= self.steps // 2:
+                    average, count = average + guess, count + 1
                 guess = torch.bernoulli(guess, generator=g)
             tops = clamped + guess * (1 - observed)
-        return self.joint.hidden_probs(tops)
+        if count:
+            tops = clamped + average / count * (1 - observed)
+        return tops
+
+    def fuse(self, batch: Mapping[str, Tensor]) -> Tensor:
+        with torch.no_grad():
+            return self.joint.hidden_probs(self.top_layers(batch))

@@ -177,6 +177,7 @@ class RepresentationTask(MMMLTask):
         stacked = torch.cat([z[keep] for z in emb.values()]).double().numpy()
         coords = PCA(2, random_state=0).fit_transform(stacked).reshape(len(emb), len(keep), 2)
         path = Path(root) / PROJECTION_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, modalities=np.array(list(emb)), coords=coords.astype(np.float32),
                  labels=labels[keep].numpy(), family=getattr(self.net, "family", ""))
         return path
