@@ -71,6 +71,7 @@ class TranslationTask(MMMLTask):
         return mask_tokens(batch, self.direction.sources[0], rate, generator)
 
     def on_fit_start(self) -> None:
+        self._load_judge()
         if hasattr(self.net, "fit_examples"):
             self._mask_generator = None
             self.net.fit_examples(self.prepare(self.trainer.datamodule.split("train"), "fit"))
@@ -101,9 +102,14 @@ class TranslationTask(MMMLTask):
     def on_test_start(self) -> None:
         super().on_test_start()
         self._mask_generator = None
-        if not target_is_text(self.direction, self.net.specs if hasattr(self.net, "specs") else
-                              self.trainer.datamodule.specs):
-            self.judge = cached_judge(self.trainer.datamodule, self.judge_epochs, self.judge_hidden).to(self.device)
+        with torch.inference_mode(False), torch.enable_grad():  # Lightning tests in inference mode
+            self._load_judge()
+
+    def _load_judge(self) -> None:
+        """Train (or load from the cache) the recognition judge, for speech targets."""
+        dm = self.trainer.datamodule
+        if self.judge is None and not target_is_text(self.direction, dm.specs):
+            self.judge = cached_judge(dm, self.judge_epochs, self.judge_hidden).to(self.device)
 
     def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
         _, out = self.step(batch, "test")

@@ -1,0 +1,148 @@
+"""Template and attention translators: perfect detectors give exact match 1, beam search of width 1 equals
+plain greedy decoding and a wide beam finds the brute-force best sequence, over-long outputs are cut and
+flagged, unknown words map to <unk> with a warning, attention rows are distributions over valid steps."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from mmml.data.digit_sequences import VOCAB_EN, VOCAB_FR
+from mmml.data.spec import ModalitySpec
+from mmml.data.text import Vocab
+from translation.evaluation import decode, text_scores
+from translation.model_based import AttentionTranslator, SourceEncoder, TemplateTranslator, digits_of
+
+SPECS = {
+    "image": ModalitySpec("image", "sequence", (30, 8)),
+    "audio": ModalitySpec("audio", "sequence", (240, 5), frame_rate=62.5, log_mel=True),
+    "text": ModalitySpec("text", "tokens", (4,), vocab=VOCAB_EN.tokens),
+    "text_fr": ModalitySpec("text_fr", "tokens", (4,), vocab=VOCAB_FR.tokens),
+}
+
+
+def _batch(n: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    k = torch.randint(1, 5, (n,), generator=g)
+    digits = torch.randint(0, 10, (n, 4), generator=g)
+    valid = torch.arange(4)[None] < k[:, None]
+    text = torch.where(valid, digits + 4, 0)
+    return {"image": torch.randn(n, 30, 8, generator=g), "image_lengths": torch.randint(10, 31, (n,), generator=g),
+            "audio": torch.randn(n, 240, 5, generator=g), "audio_lengths": torch.randint(50, 241, (n,), generator=g),
+            "text": text, "text_lengths": k, "text_fr": text.clone(), "text_fr_lengths": k.clone()}
+
+
+@pytest.mark.parametrize("direction", ["captioning", "mmt"])
+def test_template_with_perfect_detectors_scores_exact_one(direction):
+    batch = _batch(8)
+    net = TemplateTranslator(SPECS, direction, hidden=8)
+    out = net.fill(digits_of(batch, net.direction))  # the oracle: true digits in the slots
+    target = net.direction.target
+    vocab = Vocab(SPECS[target].vocab)
+    scores = text_scores(decode(out["tokens"], vocab, out["lengths"]),
+                         decode(batch[target], vocab, batch[f"{target}_lengths"]))
+    assert scores["exact"] == 1.0 and scores["wer"] == 0.0
+    assert not out["truncated"].any()
+
+
+def test_template_trains_its_detectors():
+    torch.manual_seed(0)
+    batch = _batch(16)
+    net = TemplateTranslator(SPECS, "captioning", hidden=16)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    first = net.loss(batch).item()
+    for _ in range(60):
+        loss = net.loss(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3 * first  # it can fit 16 examples
+
+
+def test_beam_of_width_one_equals_greedy():
+    torch.manual_seed(0)
+    for direction in ("captioning", "recognition", "mmt"):
+        net = AttentionTranslator(SPECS, direction, hidden=16).eval()
+        batch = _batch(7, seed=1)
+        beam, greedy = net.translate(batch, beam=1), net.greedy(batch)
+        assert torch.equal(beam["lengths"], greedy["lengths"]), direction
+        assert torch.equal(beam["truncated"], greedy["truncated"]), direction
+        assert torch.equal(beam["tokens"], greedy["tokens"]), direction
+
+
+def _sequence_logprob(net: AttentionTranslator, batch, seqs: torch.Tensor) -> torch.Tensor:
+    """Log-probability of each row of ``seqs`` (steps after <eos> extend with padding at no cost)."""
+    mem, keys, mask, h = net._start(batch)
+    n = seqs.shape[0]
+    mem, keys, mask, h = (t.expand(n, *t.shape[1:]) for t in (mem, keys, mask, h))
+    token, total = torch.full((n,), 2), torch.zeros(n)
+    ended = torch.zeros(n, dtype=torch.bool)
+    for t in range(seqs.shape[1]):
+        logp, h, _ = net._step(token, h, mem, keys, mask)
+        total = total + torch.where(ended, 0.0, logp.gather(1, seqs[:, t:t + 1])[:, 0])
+        ended |= seqs[:, t] == 3
+        token = seqs[:, t]
+    return total
+
+
+def test_wide_beam_finds_the_brute_force_best():
+    torch.manual_seed(3)
+    net = AttentionTranslator(SPECS, "captioning", hidden=8, max_length=2).eval()
+    batch = {k: v[:1] for k, v in _batch(1, seed=2).items()}
+    tokens = range(1, len(VOCAB_EN))  # every id but padding
+    seqs = torch.tensor(list(itertools.product(tokens, repeat=3)))  # max_length + 1 decoding steps
+    with torch.no_grad():
+        scores = _sequence_logprob(net, batch, seqs)
+    best = seqs[scores.argmax()].tolist()
+    out = net.translate(batch, beam=len(tokens) ** 2)
+    n = int(out["lengths"][0])
+    expected = best[: best.index(3)] if 3 in best else best[:2]
+    assert out["tokens"][0, :n].tolist() == expected
+    assert bool(out["truncated"][0]) == (3 not in best)
+
+
+def test_too_long_translation_is_cut_and_flagged():
+    net = AttentionTranslator(SPECS, "captioning", hidden=8, max_length=3).eval()
+    with torch.no_grad():
+        net.out.bias[3] = -1e9  # <eos> can never be chosen
+    for out in (net.translate(_batch(4)), net.greedy(_batch(4)), net.translate(_batch(4), beam=3)):
+        assert out["truncated"].all()
+        assert (out["lengths"] == 3).all() and out["tokens"].shape == (4, 3)
+
+
+def test_unknown_words_map_to_unk_with_a_warning_never_a_crash():
+    vocab = Vocab(SPECS["text"].vocab)
+    with pytest.warns(UserWarning, match="eleven"):
+        ids, lengths = vocab.encode([["one", "eleven", "two"], ["three"]], max_length=4)
+    assert ids[0].tolist() == [5, 1, 6, 0]
+    batch = {**{k: v[:2] for k, v in _batch(2).items()}, "text": ids, "text_lengths": lengths}
+    out = AttentionTranslator(SPECS, "mmt", hidden=8).translate(batch)
+    assert out["tokens"].shape[0] == 2
+
+
+def test_attention_rows_are_distributions_over_valid_steps():
+    net = AttentionTranslator(SPECS, "recognition", hidden=8).eval()
+    batch = _batch(3)
+    out = net.translate(batch, beam=2)
+    att = out["attention"]
+    (name, steps, per_step), = net.encoder.steps(batch)
+    assert att.shape[-1] == steps == 60 and per_step == 4 and name == "audio"
+    valid = torch.arange(steps)[None] < (batch["audio_lengths"] + 3)[:, None] // 4
+    assert torch.allclose(att.sum(-1), torch.ones(att.shape[:2]), atol=1e-5)
+    assert (att * ~valid[:, None]).abs().max() == 0
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="ContinuousGenerator"):
+        AttentionTranslator(SPECS, "synthesis")
+    with pytest.raises(ValueError, match="unknown"):
+        TemplateTranslator(SPECS, "summarisation")
+    with pytest.raises(ValueError, match="needs modalities"):
+        SourceEncoder  # noqa: B018
+        TemplateTranslator({"text": SPECS["text"]}, "captioning")
+    with pytest.raises(KeyError, match="image"):
+        TemplateTranslator(SPECS, "captioning", hidden=8).translate({"text": torch.zeros(1, 4, dtype=torch.long)})
+    with pytest.raises(RuntimeError, match="fit_examples"):
+        TemplateTranslator(SPECS, "synthesis", hidden=8).translate(_batch(2))
