@@ -30,8 +30,11 @@ from translation.model_based import SourceEncoder
 
 
 def segment_durations(boundaries: Tensor, n_words: Tensor, lengths: Tensor) -> Tensor:
-    """Frames of (pause before, word) per word ``(B, D, 2)`` and the trailing pause in ``[:, 0, 0]``'s
-    place is not used: returns ``(durations (B, D, 2), tail (B,))`` from ``[start, end)`` boundaries."""
+    """Frames of (pause before, word) of each word from ``[start, end)`` boundaries ``(B, D, 2)``.
+
+    Returns ``(durations (B, D, 2), tail (B,))``: zero after the ``n_words``-th word; ``tail`` is the
+    pause after the last word (``lengths`` minus its end).
+    """
     start, end = boundaries[..., 0], boundaries[..., 1]
     prev_end = torch.cat([torch.zeros_like(end[:, :1]), end[:, :-1]], 1)
     valid = torch.arange(boundaries.shape[1], device=boundaries.device)[None] < n_words[:, None]
