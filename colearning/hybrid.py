@@ -70,7 +70,7 @@ class PivotBridge(nn.Module):
         names = sorted({m for pair in self.pairs for m in pair})
         require(batch, names, allow_dropped=False)
         emb = {m: self.embed(batch, m) for m in names}
-        total = next(iter(emb.values())).new_zeros(())
+        total = sum(e.sum() for e in emb.values()) * 0.0  # zero, but differentiable, when no pair is observed
         for a, b in self.pairs:
             both = present_mask(batch, a) & present_mask(batch, b)
             if int(both.sum()) >= 2:  # InfoNCE needs a negative

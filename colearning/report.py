@@ -1,0 +1,140 @@
+"""Co-learning's extras for ``mmml-table``: learning curves against the labelled fraction, and notes on the gains.
+
+``plots(records, out_dir)`` draws one panel per kind of row (co-training on each data set, helper
+transfer, zero-shot, bridging): the headline metric against the labelled fraction, mean ± std over
+seeds. ``notes(records)`` states, from the numbers, where co-training and the helper help and where
+they do not: the gain of each method over its baseline at each fraction, with the seeds' spread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmml.io import atomic_write
+
+HEADLINE = {"parallel": "test/clean/acc", "non_parallel": "test/clean/zsl_acc",
+            "hybrid": "test/clean/image2text_R@1"}
+#: (method config, its baseline config): the comparisons the notes report.
+COMPARISONS = (
+    ("colearning/cotrain_fou_fac", "colearning/sup_fou_fac"),
+    ("colearning/cotrain_6views", "colearning/sup_6views"),
+    ("colearning/cotrain_image_audio", "colearning/sup_image_audio_lr"),
+    ("colearning/cotrain_fou_fac", "colearning/sup_fou"),
+    ("colearning/helper_coordinated", "colearning/supervised_image"),
+    ("colearning/helper_distill", "colearning/supervised_image"),
+    ("colearning/devise", "colearning/zeroshot_supervised"),
+    ("colearning/conse", "colearning/zeroshot_supervised"),
+    ("colearning/pivot_bridge", "colearning/pivot_direct"),
+)
+
+
+def fraction_of(record: dict[str, Any]) -> float:
+    """The labelled fraction of a run (1.0 when the run did not set one)."""
+    value = (record.get("config") or {}).get("labelled_fraction")
+    return float(value) if value is not None else 1.0
+
+
+def _curves(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[float, list[float]]]]:
+    """``{(family, dataset): {method: {fraction: [metric per seed]}}}`` of the ok runs."""
+    out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for r in records:
+        metric = HEADLINE.get(r.get("family") or "")
+        value = (r.get("metrics") or {}).get(metric)
+        if r.get("status") == "ok" and value is not None:
+            family = r["family"] if r["family"] != "parallel" or r.get("dataset") != "avdigits" or \
+                "helper" not in str(r.get("config_name")) and "image net" not in str(r.get("method")) \
+                else "parallel (helper)"
+            out[(family, r.get("dataset") or "")][r.get("method") or "?"][fraction_of(r)].append(float(value))
+    return out
+
+
+def plots(records: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path]:
+    """``colearning_curves.png``: headline metric against the labelled fraction, one panel per kind of row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = _curves(records)
+    if not curves:
+        return []
+    panels = sorted(curves)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        family, dataset = key
+        for method, by_fraction in sorted(curves[key].items()):
+            xs = sorted(by_fraction)
+            means = [np.mean(by_fraction[x]) for x in xs]
+            stds = [np.std(by_fraction[x], ddof=1) if len(by_fraction[x]) > 1 else 0.0 for x in xs]
+            ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=method)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled fraction" if family != "hybrid" else "fraction of examples used as pairs")
+        ax.set_ylabel(HEADLINE[family.split(" ")[0]].removeprefix("test/clean/"))
+        ax.set_title(f"{family} on {dataset}", fontsize=9)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = atomic_write(Path(out_dir) / "colearning_curves.png",
+                        lambda f: fig.savefig(f, format="png", dpi=120), mode="wb")
+    plt.close(fig)
+    return [path]
+
+
+def _by_config(records: Sequence[dict[str, Any]]) -> dict[tuple[str, float], dict[Any, float]]:
+    out: dict = defaultdict(dict)
+    for r in records:
+        metric = HEADLINE.get(r.get("family") or "")
+        value = (r.get("metrics") or {}).get(metric)
+        if r.get("status") == "ok" and value is not None:
+            out[(str(r.get("config_name")), fraction_of(r))][r.get("seed")] = float(value)
+    return out
+
+
+def gains(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per comparison and fraction: mean and std over seeds of (method - baseline), seeds paired."""
+    table = _by_config(records)
+    rows = []
+    for method, baseline in COMPARISONS:
+        for fraction in sorted({f for (c, f) in table if c == method}):
+            a, b = table.get((method, fraction), {}), table.get((baseline, fraction), {})
+            seeds = sorted(set(a) & set(b), key=str)
+            if not seeds:
+                continue
+            diff = np.array([a[s] - b[s] for s in seeds])
+            rows.append({"method": method, "baseline": baseline, "fraction": fraction, "n": len(seeds),
+                         "method_mean": float(np.mean([a[s] for s in seeds])),
+                         "baseline_mean": float(np.mean([b[s] for s in seeds])),
+                         "gain": float(diff.mean()), "std": float(diff.std(ddof=1)) if len(diff) > 1 else math.nan})
+    return rows
+
+
+def _verdict(gain: float, std: float, n: int) -> str:
+    if n < 2 or math.isnan(std):
+        return "one seed"
+    if abs(gain) <= std / math.sqrt(n) * 2:
+        return "within noise"
+    return "helps" if gain > 0 else "hurts"
+
+
+def notes(records: Sequence[dict[str, Any]]) -> str:
+    """Markdown: each method's gain over its baseline at each fraction (paired over seeds), with a verdict."""
+    rows = gains(records)
+    if not rows:
+        return ""
+    lines = ["### Co-learning: gain over the baseline (paired over seeds)", "",
+             "| method | baseline | fraction | method | baseline | gain ± std | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method'].split('/')[-1]} | {r['baseline'].split('/')[-1]} | {r['fraction']:g} | "
+                     f"{r['method_mean']:.3f} | {r['baseline_mean']:.3f} | {r['gain']:+.3f} ± {r['std']:.3f} | "
+                     f"{_verdict(r['gain'], r['std'], r['n'])} |")
+    lines += ["", "Verdict: 'helps'/'hurts' when the mean paired difference exceeds twice its standard error "
+              "over seeds, else 'within noise'. Headline metrics: " +
+              ", ".join(f"{k}: {v.removeprefix('test/clean/')}" for k, v in HEADLINE.items()) + "."]
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""Co-learning configs compose, run end to end through the runner, and feed the table's report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from colearning import report
+from mmml.runner import run
+from mmml.tables import build_table
+
+CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "experiments" / "model" / "colearning")
+                 .glob("*.yaml"))
+
+
+def compose_job(*overrides: str):
+    with initialize_config_module("experiments", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_colearning_config_composes_with_its_data_set(name):
+    cfg = compose_job(f"model=colearning/{name}", "labelled_fraction=0.05")
+    assert cfg.model.challenge == "colearning"
+    assert cfg.model.family in ("parallel", "non_parallel", "hybrid")
+    assert cfg.model.task.labelled_fraction == 0.05
+    wants_mfeat = any(v in name for v in ("fou", "6views"))
+    assert cfg.data._target_.endswith("MFeat" if wants_mfeat else "AVDigits")
+
+
+def test_the_table_experiment_sweeps_every_fraction_and_three_seeds():
+    with initialize_config_module("experiments", version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=colearning_table"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert str(params.labelled_fraction) == "0.01,0.05,0.1,1.0" and str(params.seed) == "0,1,2"
+    swept = {m.strip().removeprefix("colearning/") for m in str(params.model).split(",")}
+    assert swept <= set(CONFIGS)
+
+
+@pytest.mark.parametrize("name, metric", [
+    ("cotrain_image_audio", "test/clean/acc"),
+    ("helper_coordinated", "test/clean/acc"),
+    ("devise", "test/clean/zsl_acc"),
+    ("pivot_bridge", "test/clean/image2text_R@1"),
+])
+def test_runs_end_to_end_and_reports(name, metric, tmp_path):
+    cfg = compose_job(f"model=colearning/{name}", "labelled_fraction=0.1", f"run_dir={tmp_path / name}",
+                      "trainer.max_epochs=1", "catch_errors=false")
+    record = run(cfg)
+    assert record["status"] == "ok", record["error"]
+    assert 0.0 <= record["metrics"][metric] <= 1.0
+    assert record["setting"] == ""  # overrides given to compose() are not Hydra's task overrides
+
+
+def fake(config, method, family, seed, fraction, value, dataset="avdigits"):
+    return {"challenge": "colearning", "family": family, "method": method, "config_name": config, "seed": seed,
+            "dataset": dataset, "status": "ok", "setting": f"labelled_fraction={fraction}",
+            "config": {"labelled_fraction": fraction}, "metrics": {report.HEADLINE[family]: value}}
+
+
+def test_notes_pair_seeds_and_state_where_a_method_helps(tmp_path):
+    records = []
+    for seed, (co, sup) in enumerate([(0.80, 0.60), (0.82, 0.61), (0.79, 0.62)]):
+        records.append(fake("colearning/cotrain_image_audio", "co-training", "parallel", seed, 0.01, co))
+        records.append(fake("colearning/sup_image_audio_lr", "supervised", "parallel", seed, 0.01, sup))
+    for seed, (h, s) in enumerate([(0.5, 0.52), (0.51, 0.5), (0.49, 0.5)]):
+        records.append(fake("colearning/helper_coordinated", "helper", "parallel", seed, 0.1, h))
+        records.append(fake("colearning/supervised_image", "supervised (image net)", "parallel", seed, 0.1, s))
+    rows = {(r["method"], r["fraction"]): r for r in report.gains(records)}
+    co = rows[("colearning/cotrain_image_audio", 0.01)]
+    assert co["gain"] == pytest.approx((0.20 + 0.21 + 0.17) / 3)
+    text = report.notes(records)
+    assert "| cotrain_image_audio | sup_image_audio_lr | 0.01 |" in text and "helps" in text
+    assert "within noise" in text
+    paths = report.plots(records, tmp_path)
+    assert paths and paths[0].stat().st_size > 0
+
+
+def test_mmml_table_includes_the_learning_curves(tmp_path):
+    import json
+
+    for i, rec in enumerate([fake("colearning/devise", "DeViSE", "non_parallel", s, f, 0.4 + 0.1 * f)
+                             for s in (0, 1) for f in (0.1, 1.0)]):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "result.json").write_text(json.dumps(rec))
+    paths = build_table([tmp_path], tmp_path / "out")
+    assert (tmp_path / "out" / "colearning_curves.png").exists()
+    assert "colearning_curves" in paths["md"].read_text()
