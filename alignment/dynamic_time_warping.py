@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -140,24 +141,21 @@ def _pairwise(x: Tensor, y: Tensor, distance: str) -> Tensor:
 def _wavefront(costs: _DiagonalCosts, n: int, m: int, bsz: int, n_len: list[int], m_len: list[int],
                window: int | None, weights: tuple[float, float, float], keep: bool,
                dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor | None]:
-    """Run the recursion; returns the costs (B,) and, with ``keep``, the full (N+1, M+1, B) table."""
+    """Run the recursion on three rolling diagonals; returns the costs (B,) and, with ``keep``, the
+    (N, M, B) uint8 table of each cell's best step (0 diagonal, 1 vertical, 2 or 3 horizontal)."""
     inf = math.inf
     w_diag = weights[0] - 1.0  # symmetric patterns: R = c + min(diag + (w_d - 1) c, up, left)
-    full_len = all(a == n for a in n_len) and all(a == m for a in m_len)
+    bufs = [torch.full((n + 1, bsz), inf, dtype=dtype, device=device) for _ in range(3)]
+    bufs[0][0] = 0.0  # diagonal k is bufs[k % 3], indexed by the row i of cell (i, k - i), 1-based
+    steps = steps_diag = mask = None
     if keep:
-        table = torch.full((n + 1, m + 1, bsz), inf, dtype=dtype, device=device)
-        table[0, 0] = 0.0
-        # R[i, k - i] for diagonal k sits at offset k + i M (in units of B)
-        diags = table.as_strided((n + m + 1, n + 1, bsz), (bsz, m * bsz, 1), table.storage_offset())
-        get = diags.__getitem__
-    else:
-        table = None
-        bufs = [torch.full((n + 1, bsz), inf, dtype=dtype, device=device) for _ in range(3)]
-        bufs[0][0] = 0.0
-        get = lambda k: bufs[k % 3]  # noqa: E731
+        steps = torch.empty((n, m, bsz), dtype=torch.uint8, device=device)
+        steps_diag = steps.as_strided((n + m - 1, n, bsz), (bsz, (m - 1) * bsz, 1))
+        mask = torch.empty((n, bsz), dtype=torch.bool, device=device)
+    full_len = all(a == n for a in n_len) and all(a == m for a in m_len)
     out = torch.empty(bsz, dtype=dtype, device=device)
     ends: dict[int, list[int]] = {}
-    if not full_len and not keep:
+    if not full_len:
         for b, (a, c) in enumerate(zip(n_len, m_len, strict=True)):
             ends.setdefault(a + c, []).append(b)
     ends_idx = {k: (torch.tensor(v, device=device), torch.tensor([n_len[b] for b in v], device=device))
@@ -165,76 +163,73 @@ def _wavefront(costs: _DiagonalCosts, n: int, m: int, bsz: int, n_len: list[int]
     tmp = torch.empty((n, bsz), dtype=dtype, device=device)
     for k in range(2, n + m + 1):
         lo, hi = band_range(k, n, m, window)
-        r2, r1, r0 = get(k - 2), get(k - 1), get(k)
-        if lo > hi:  # the band leaves no cell on this diagonal (only when the band cannot reach the end)
-            if not keep:
-                r0.fill_(inf)
+        r2, r1, r0 = bufs[(k - 2) % 3], bufs[(k - 1) % 3], bufs[k % 3]
+        if lo > hi:  # the band leaves no cell on this diagonal (odd diagonals when window = 0)
+            r0.fill_(inf)
             continue
         c = costs(k, lo, hi)
-        dst = r0[lo : hi + 1]
         t = tmp[: hi - lo + 1]
+        diag, up, left = r2[lo - 1 : hi], r1[lo - 1 : hi], r1[lo : hi + 1]
         if w_diag:
-            torch.add(r2[lo - 1 : hi], c, alpha=w_diag, out=t)
-            torch.minimum(t, r1[lo - 1 : hi], out=t)
+            diag = torch.add(diag, c, alpha=w_diag, out=t)
+        if keep:  # code: 1 if up beats diag, + 2 if left beats both (ties keep the diagonal, then up)
+            best = steps_diag[k - 2, lo - 1 : hi]
+            torch.lt(up, diag, out=best.view(torch.bool))
+            torch.minimum(diag, up, out=t)
+            best.add_(torch.lt(left, t, out=mask[: hi - lo + 1]).view(torch.uint8), alpha=2)
         else:
-            torch.minimum(r2[lo - 1 : hi], r1[lo - 1 : hi], out=t)
-        torch.minimum(t, r1[lo : hi + 1], out=t)
-        torch.add(t, c, out=dst)
-        if not keep:  # fence the rows next to this diagonal's range, which hold values of diagonal k - 3
-            r0[lo - 1].fill_(inf)
-            if hi < n:
-                r0[hi + 1].fill_(inf)
-            if k in ends_idx:
-                idx, rows = ends_idx[k]
-                out[idx] = r0[rows, idx]
-    if keep:
-        assert table is not None
-        idx = torch.arange(bsz, device=device)
-        out = table[torch.tensor(n_len, device=device), torch.tensor(m_len, device=device), idx]
-    elif full_len:
-        out = get(n + m)[n].clone()
-    return out, table
+            torch.minimum(diag, up, out=t)
+        torch.minimum(t, left, out=t)
+        torch.add(t, c, out=r0[lo : hi + 1])
+        # fence the rows next to this diagonal's range: they still hold values of diagonal k - 3
+        r0[lo - 1].fill_(inf)
+        if hi < n:
+            r0[hi + 1].fill_(inf)
+        if k in ends_idx:
+            idx, rows = ends_idx[k]
+            out[idx] = r0[rows, idx]
+    if full_len:
+        out = bufs[(n + m) % 3][n].clone()
+    return out, steps
 
 
-def _backtrack(table: Tensor, costs: _DiagonalCosts | None, x: Tensor | None, y: Tensor | None,
-               cost: Tensor | None, n_len: list[int], m_len: list[int], weights: tuple[float, float, float],
-               distance: str) -> list[Tensor]:
-    """Batched backtracking from (N_b, M_b) to (1, 1); returns 0-based (L_b, 2) index paths.
+def _backtrack(steps: Tensor, n_len: list[int], m_len: list[int]) -> list[Tensor]:
+    """Batched backtracking through the (N, M, B) best-step table from (N_b, M_b) to (1, 1).
 
-    Ties go to the diagonal step, then the vertical (i - 1), then the horizontal (j - 1), as tslearn does.
+    Returns 0-based (L_b, 2) index paths. Works on flat positions, so that a step is a gather and
+    a subtraction; from (1, 1) the diagonal step would leave the table, so positions are clamped there.
+    On CPU it runs in numpy, whose per-call overhead is a fraction of torch's on these small steps.
     """
-    device = table.device
-    bsz = table.shape[2]
-    m1 = table.shape[1]
-    flat = table.reshape(-1)
-    bidx = torch.arange(bsz, device=device)
-    i = torch.tensor(n_len, device=device)
-    j = torch.tensor(m_len, device=device)
-    di = torch.tensor([1, 1, 0], device=device)
-    dj = torch.tensor([1, 0, 1], device=device)
-    w_diag = weights[0] - 1.0
-    steps = [torch.stack([i, j])]
-    for _ in range(max(a + b for a, b in zip(n_len, m_len, strict=True)) - 2):
-        done = (i == 1) & (j == 1)
-        base = (i * m1 + j) * bsz + bidx
-        cand = torch.stack([flat[base - (m1 + 1) * bsz], flat[base - m1 * bsz], flat[base - bsz]])
-        if w_diag:
-            ii, jj = (i - 1).clamp(min=0), (j - 1).clamp(min=0)
-            if cost is not None:
-                local = cost[ii, jj, bidx]
-            else:
-                assert x is not None and y is not None
-                local = ((x[ii, bidx] - y[jj, bidx]) ** 2).sum(-1)
-                if distance == "euclidean":
-                    local = local.sqrt()
-            cand[0] += w_diag * local
-        choice = cand.argmin(0)
-        i = torch.where(done, i, i - di[choice])
-        j = torch.where(done, j, j - dj[choice])
-        steps.append(torch.stack([i, j]))
-    path = torch.stack(steps).permute(2, 0, 1)  # (B, S, 2), padded with (1, 1) once the start is reached
-    n_steps = ((path[:, :, 0] != 1) | (path[:, :, 1] != 1)).sum(1) + 1
-    return [path[b, : int(s)].flip(0) - 1 for b, s in enumerate(n_steps.tolist())]
+    m, bsz = steps.shape[1], steps.shape[2]
+    n_steps = max(a + b for a, b in zip(n_len, m_len, strict=True)) - 1
+    # step codes 0 diagonal, 1 vertical, 2 and 3 horizontal, as position offsets
+    moves = [(m + 1) * bsz, m * bsz, bsz, bsz]
+    if steps.device.type == "cpu":
+        flat, offsets, floor = steps.reshape(-1).numpy(), np.asarray(moves), np.arange(bsz)
+        trail = np.empty((n_steps, bsz), dtype=np.int64)
+        trail[0] = cur = ((np.asarray(n_len) - 1) * m + np.asarray(m_len) - 1) * bsz + floor
+        for s in range(1, n_steps):
+            cur = np.maximum(cur - offsets[flat[cur]], floor)  # floor: position of cell (1, 1)
+            trail[s] = cur
+        where = trail[::-1].T  # (B, S) from the start; a pair done early starts with repeats of (1, 1)
+        keep = where != floor[:, None]
+        keep[floor, n_steps - 1 - keep.sum(1)] = True  # (1, 1) itself, once
+        cells = where[keep] // bsz
+        ij = torch.from_numpy(np.stack([cells // m, cells % m], 1))
+        return list(torch.split(ij, keep.sum(1).tolist()))
+    device = steps.device
+    flat, offsets, floor = steps.reshape(-1), torch.tensor(moves, device=device), torch.arange(bsz, device=device)
+    pos = ((torch.tensor(n_len, device=device) - 1) * m + torch.tensor(m_len, device=device) - 1) * bsz + floor
+    trail_t = [pos]
+    for _ in range(n_steps - 1):
+        pos = torch.maximum(pos - offsets[flat[pos].long()], floor)
+        trail_t.append(pos)
+    where_t = torch.stack(trail_t[::-1], 1)
+    keep_t = where_t != floor[:, None]
+    keep_t[floor, n_steps - 1 - keep_t.sum(1)] = True
+    cells_t = torch.div(where_t[keep_t], bsz, rounding_mode="floor")
+    ij_t = torch.stack([torch.div(cells_t, m, rounding_mode="floor"), cells_t % m], 1)
+    return list(torch.split(ij_t, keep_t.sum(1).tolist()))
 
 
 def _run(x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[int], m_len: list[int],
@@ -245,7 +240,6 @@ def _run(x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[in
         n, m, bsz = cost.shape
         dtype, device = cost.dtype, cost.device
         costs = _DiagonalCosts(None, None, cost, distance)
-        xt = yt = None
     else:
         assert x is not None and y is not None
         bsz, n, d = x.shape
@@ -254,13 +248,12 @@ def _run(x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[in
         if d >= _MATMUL_MIN_FEATURES:
             cost = _pairwise(x, y, distance)
             costs = _DiagonalCosts(None, None, cost, distance)
-            xt = yt = None
         else:
             xt, yt = x.transpose(0, 1), y.transpose(0, 1)  # (N, B, D)
             costs = _DiagonalCosts(xt, yt, None, distance)
     with torch.no_grad():
-        out, table = _wavefront(costs, n, m, bsz, n_len, m_len, window, weights, return_path, dtype, device)
-        paths = _backtrack(table, costs, xt, yt, cost, n_len, m_len, weights, distance) if return_path else None
+        out, steps = _wavefront(costs, n, m, bsz, n_len, m_len, window, weights, return_path, dtype, device)
+        paths = _backtrack(steps, n_len, m_len) if steps is not None else None
     if single:
         return (out[0], paths[0]) if return_path else out[0]
     return (out, paths) if return_path else out
