@@ -20,17 +20,18 @@ from mmml.io import atomic_write
 
 HEADLINE = {"parallel": "test/clean/acc", "non_parallel": "test/clean/zsl_acc",
             "hybrid": "test/clean/image2text_R@1"}
-#: (method config, its baseline config): the comparisons the notes report.
+#: (method, its baseline), by the ``method`` names of the model configs, compared on the same data set.
 COMPARISONS = (
-    ("colearning/cotrain_fou_fac", "colearning/sup_fou_fac"),
-    ("colearning/cotrain_6views", "colearning/sup_6views"),
-    ("colearning/cotrain_image_audio", "colearning/sup_image_audio_lr"),
-    ("colearning/cotrain_fou_fac", "colearning/sup_fou"),
-    ("colearning/helper_coordinated", "colearning/supervised_image"),
-    ("colearning/helper_distill", "colearning/supervised_image"),
-    ("colearning/devise", "colearning/zeroshot_supervised"),
-    ("colearning/conse", "colearning/zeroshot_supervised"),
-    ("colearning/pivot_bridge", "colearning/pivot_direct"),
+    ("co-training (fou+fac)", "supervised (fou+fac)"),
+    ("co-training (fou+fac)", "supervised (fou)"),
+    ("co-training (6 views)", "supervised (6 views)"),
+    ("co-training (image+audio)", "supervised (image+audio)"),
+    ("co-training (image+audio)", "supervised (image)"),
+    ("helper transfer (coordinated)", "supervised (image net)"),
+    ("helper transfer (distill)", "supervised (image net)"),
+    ("DeViSE", "supervised upper bound"),
+    ("ConSE", "supervised upper bound"),
+    ("pivot bridge (speech)", "directly paired upper bound"),
 )
 
 
@@ -47,9 +48,8 @@ def _curves(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str
         metric = HEADLINE.get(r.get("family") or "")
         value = (r.get("metrics") or {}).get(metric)
         if r.get("status") == "ok" and value is not None:
-            family = r["family"] if r["family"] != "parallel" or r.get("dataset") != "avdigits" or \
-                "helper" not in str(r.get("config_name")) and "image net" not in str(r.get("method")) \
-                else "parallel (helper)"
+            neural = "helper" in str(r.get("method")) or "image net" in str(r.get("method"))
+            family = "parallel (helper)" if r["family"] == "parallel" and neural else r["family"]
             out[(family, r.get("dataset") or "")][r.get("method") or "?"][fraction_of(r)].append(float(value))
     return out
 
@@ -86,28 +86,29 @@ def plots(records: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     return [path]
 
 
-def _by_config(records: Sequence[dict[str, Any]]) -> dict[tuple[str, float], dict[Any, float]]:
+def _by_method(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, float], dict[Any, float]]:
     out: dict = defaultdict(dict)
     for r in records:
         metric = HEADLINE.get(r.get("family") or "")
         value = (r.get("metrics") or {}).get(metric)
         if r.get("status") == "ok" and value is not None:
-            out[(str(r.get("config_name")), fraction_of(r))][r.get("seed")] = float(value)
+            out[(str(r.get("method")), str(r.get("dataset")), fraction_of(r))][r.get("seed")] = float(value)
     return out
 
 
 def gains(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per comparison and fraction: mean and std over seeds of (method - baseline), seeds paired."""
-    table = _by_config(records)
+    table = _by_method(records)
     rows = []
     for method, baseline in COMPARISONS:
-        for fraction in sorted({f for (c, f) in table if c == method}):
-            a, b = table.get((method, fraction), {}), table.get((baseline, fraction), {})
+        for dataset, fraction in sorted({(d, f) for (m, d, f) in table if m == method}):
+            a, b = table.get((method, dataset, fraction), {}), table.get((baseline, dataset, fraction), {})
             seeds = sorted(set(a) & set(b), key=str)
             if not seeds:
                 continue
             diff = np.array([a[s] - b[s] for s in seeds])
-            rows.append({"method": method, "baseline": baseline, "fraction": fraction, "n": len(seeds),
+            rows.append({"method": method, "baseline": baseline, "dataset": dataset, "fraction": fraction,
+                         "n": len(seeds),
                          "method_mean": float(np.mean([a[s] for s in seeds])),
                          "baseline_mean": float(np.mean([b[s] for s in seeds])),
                          "gain": float(diff.mean()), "std": float(diff.std(ddof=1)) if len(diff) > 1 else math.nan})
@@ -128,10 +129,10 @@ def notes(records: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return ""
     lines = ["### Co-learning: gain over the baseline (paired over seeds)", "",
-             "| method | baseline | fraction | method | baseline | gain ± std | verdict |",
-             "|---|---|---|---|---|---|---|"]
+             "| method | baseline | dataset | fraction | method | baseline | gain ± std | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method'].split('/')[-1]} | {r['baseline'].split('/')[-1]} | {r['fraction']:g} | "
+        lines.append(f"| {r['method']} | {r['baseline']} | {r['dataset']} | {r['fraction']:g} | "
                      f"{r['method_mean']:.3f} | {r['baseline_mean']:.3f} | {r['gain']:+.3f} ± {r['std']:.3f} | "
                      f"{_verdict(r['gain'], r['std'], r['n'])} |")
     lines += ["", "Verdict: 'helps'/'hurts' when the mean paired difference exceeds twice its standard error "

@@ -63,16 +63,16 @@ def fake(config, method, family, seed, fraction, value, dataset="avdigits"):
 def test_notes_pair_seeds_and_state_where_a_method_helps(tmp_path):
     records = []
     for seed, (co, sup) in enumerate([(0.80, 0.60), (0.82, 0.61), (0.79, 0.62)]):
-        records.append(fake("colearning/cotrain_image_audio", "co-training", "parallel", seed, 0.01, co))
-        records.append(fake("colearning/sup_image_audio_lr", "supervised", "parallel", seed, 0.01, sup))
+        records.append(fake("colearning/cotrain_image_audio", "co-training (image+audio)", "parallel", seed, 0.01, co))
+        records.append(fake("colearning/sup_image_audio_nb", "supervised (image+audio)", "parallel", seed, 0.01, sup))
     for seed, (h, s) in enumerate([(0.5, 0.52), (0.51, 0.5), (0.49, 0.5)]):
-        records.append(fake("colearning/helper_coordinated", "helper", "parallel", seed, 0.1, h))
+        records.append(fake("colearning/helper_coordinated", "helper transfer (coordinated)", "parallel", seed, 0.1, h))
         records.append(fake("colearning/supervised_image", "supervised (image net)", "parallel", seed, 0.1, s))
-    rows = {(r["method"], r["fraction"]): r for r in report.gains(records)}
-    co = rows[("colearning/cotrain_image_audio", 0.01)]
+    rows = {(r["method"], r["baseline"], r["fraction"]): r for r in report.gains(records)}
+    co = rows[("co-training (image+audio)", "supervised (image+audio)", 0.01)]
     assert co["gain"] == pytest.approx((0.20 + 0.21 + 0.17) / 3)
     text = report.notes(records)
-    assert "| cotrain_image_audio | sup_image_audio_lr | 0.01 |" in text and "helps" in text
+    assert "| co-training (image+audio) | supervised (image+audio) | avdigits | 0.01 |" in text and "helps" in text
     assert "within noise" in text
     paths = report.plots(records, tmp_path)
     assert paths and paths[0].stat().st_size > 0
