@@ -18,17 +18,21 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from mmml.data.text import Vocab
+from mmml.io import write_json
 from mmml.tasks.base import MMMLTask
 from translation.directions import lengths_of, mask_tokens, target_is_text
 from translation.evaluation import decode, mel_dtw_distance, text_scores
 from translation.judge import cached_judge
 
 MASK_SEED = 20_170_705  # hidden source words are the same for every method, seed and run
+N_EXAMPLES = 4  # translations of the first test examples written to <run dir>/translations.json
 
 
 class TranslationTask(MMMLTask):
@@ -55,6 +59,7 @@ class TranslationTask(MMMLTask):
         self.max_epochs = None if max_epochs is None else int(max_epochs)
         self.judge_epochs, self.judge_hidden = int(judge_epochs), int(judge_hidden)
         self.judge: nn.Module | None = None
+        self.examples: dict[str, list[dict[str, str]]] = {}
         self._mask_generator: torch.Generator | None = None
 
     # ---- inputs ------------------------------------------------------------------------------
@@ -111,6 +116,11 @@ class TranslationTask(MMMLTask):
         if self.judge is None and not target_is_text(self.direction, dm.specs):
             self.judge = cached_judge(dm, self.judge_epochs, self.judge_hidden).to(self.device)
 
+    def on_test_end(self) -> None:
+        """Write a few translations beside the result record (``translations.json``), for reports."""
+        if self.examples and self.trainer.is_global_zero:
+            write_json(Path(self.trainer.default_root_dir) / "translations.json", self.examples)
+
     def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
         _, out = self.step(batch, "test")
         t = self.direction.target
@@ -131,13 +141,12 @@ class TranslationTask(MMMLTask):
 
     def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
         vocab_key = self.direction.target if "truncated" in collected else "text"
-        vocab = self.trainer.datamodule.specs[vocab_key].vocab
-        from mmml.data.text import Vocab
-
-        v = Vocab(vocab[4:])
+        v = Vocab(self.trainer.datamodule.specs[vocab_key].vocab)
         hyps = decode(collected["hyp"], v, collected["hyp_lengths"])
         refs = decode(collected["ref"], v, collected["ref_lengths"])
         scores = text_scores(hyps, refs)
+        self.examples[condition] = [{"reference": " ".join(r), "translation": " ".join(h)}
+                                    for r, h in zip(refs[:N_EXAMPLES], hyps[:N_EXAMPLES], strict=True)]
         if "truncated" in collected:
             scores["truncated"] = float(collected["truncated"].float().mean())
         else:
