@@ -30,7 +30,7 @@ def test_frame_labels_and_explicit_frame_counts():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"utterance 0: 2 predicted boundaries but 3 true ones"):
+    with pytest.raises(ValueError, match=r"utterance 0: 2 predicted words but 3 true ones"):
         boundary_errors_ms([1, 2], [1, 2, 3], 100)
     with pytest.raises(ValueError, match=r"not sorted"):
         frame_accuracy([5, 2], [2, 5])
@@ -38,3 +38,17 @@ def test_errors():
         boundary_errors_ms([1], [1], 0)
     with pytest.raises(ValueError, match=r"2 predicted alignments but 1 true"):
         alignment_scores([[1], [2]], [[1]], 100)
+
+
+def test_spans_with_silence_and_padding():
+    # 10 ms frames; reference words [2, 5) and [7, 9) with silence around; prediction [2, 6) and [6, 9)
+    true = torch.tensor([[[2, 5], [7, 9], [-1, -1]]])  # (N, D, 2) padded as in the data contract
+    pred = [np.array([[2, 6], [6, 9]])]
+    assert frame_labels(true[0], 10).tolist() == [-1, -1, 0, 0, 0, -1, -1, 1, 1, -1]
+    # boundaries 2, 5, 7, 9 against 2, 6, 6, 9 -> errors 0, 10, 10, 0 ms
+    assert boundary_errors_ms(pred, true, 100).tolist() == [0.0, 10.0, 10.0, 0.0]
+    # 9 frames (the larger last end): wrong are 5 (pred word 0, true silence) and 6 (pred 1, true silence)
+    assert frame_accuracy(pred, true) == pytest.approx(7 / 9)
+    assert frame_accuracy(pred, true, ignore_silence=True) == 1.0
+    # predicted ends (no silence) against reference spans: the ends are compared
+    assert boundary_errors_ms(torch.tensor([6, 9]), true[0], 100).tolist() == [10.0, 0.0]
