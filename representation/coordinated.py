@@ -249,6 +249,8 @@ class RankingEmbedding(_PairwiseEmbedding):
     Kiros, Salakhutdinov & Zemel, "Unifying Visual-Semantic Embeddings with Multimodal Neural Language
     Models", 2014 (pairwise ranking loss over cosine scores); ``hardest=True`` uses the hardest
     negative of each direction (Faghri et al., VSE++, 2018). Mean over every pair of modalities.
+    When pairs are matched by class only (avdigits), the hardest "negative" is usually of the same
+    class, and ``hardest=True`` collapses the space (docs/representation.md); the default sums.
 
     Args: as :class:`ContrastiveEmbedding`, plus ``margin`` and ``hardest``.
 
@@ -256,7 +258,7 @@ class RankingEmbedding(_PairwiseEmbedding):
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 32,
-                 hidden: int = 64, margin: float = 0.2, hardest: bool = True,
+                 hidden: int = 64, margin: float = 0.2, hardest: bool = False,
                  encoders: Mapping[str, Mapping] | None = None) -> None:
         super().__init__(specs, modalities, dim, hidden, encoders)
         self.margin, self.hardest = float(margin), bool(hardest)
