@@ -70,9 +70,10 @@ def test_align_recovers_word_boundaries(aligner):
     transcript = ["six", "two", "two", "one", "six"]
     words = [make_word(w, rng) for w in transcript]
     true_ends = np.cumsum([len(w) for w in words])
-    ends = aligner.align(np.concatenate(words), transcript)
-    assert ends[-1] == true_ends[-1]
-    assert np.abs(ends - true_ends).max() <= 1
+    spans = aligner.align(np.concatenate(words), transcript)
+    assert spans.shape == (5, 2) and spans[0, 0] == 0 and (spans[1:, 0] == spans[:-1, 1]).all()  # tiling
+    assert spans[-1, 1] == true_ends[-1]
+    assert np.abs(spans[:, 1] - true_ends).max() <= 1
 
 
 def test_estimator_conventions(aligner):
@@ -91,11 +92,51 @@ def test_errors_name_the_input_and_the_fix(aligner):
     rng = np.random.default_rng(4)
     with pytest.raises(ValueError, match=r"3 words, which need at least 9 frames \(3 x n_states=3.*but X has 8"):
         aligner.align(rng.standard_normal((8, 2)), ["one", "two", "six"])
-    with pytest.raises(ValueError, match=r"word 'ten' has no model; fit\(\) saw \['one', 'six', 'two'\]"):
+    with pytest.raises(ValueError, match=r"word 'ten' has no word model; fit\(\) saw \['one', 'six', 'two'\]"):
         aligner.align(rng.standard_normal((20, 2)), ["one", "ten"])
     with pytest.raises(ValueError, match=r"X is an empty sequence"):
         aligner.align(np.zeros((0, 2)), ["one"])
-    with pytest.raises(ValueError, match=r"example 1 has 2 frames, fewer than n_states=3"):
+    with pytest.raises(ValueError, match=r"example 1 \('b'\) has 2 frames, fewer than n_states=3"):
         HMMForcedAligner(n_states=3).fit([rng.standard_normal((5, 2)), rng.standard_normal((2, 2))], ["a", "b"])
     with pytest.raises(RuntimeError, match=r"not fitted yet"):
         HMMForcedAligner().align(rng.standard_normal((20, 2)), ["one"])
+
+
+def make_pause(rng: np.random.Generator) -> np.ndarray:
+    return 0.3 * rng.standard_normal((int(rng.integers(2, 7)), 2)) + np.array([0.0, 6.0])
+
+
+def test_optional_silence_between_words():
+    rng = np.random.default_rng(5)
+    xs, ys = [], []
+    for word in WORDS:
+        for _ in range(6):
+            xs.append(make_word(word, rng))
+            ys.append(word)
+    for _ in range(10):
+        xs.append(make_pause(rng))
+        ys.append("sil")
+    hmm = HMMForcedAligner(n_states=3, silence="sil", silence_states=1, n_iter=10, random_state=0).fit(xs, ys)
+    assert hmm.models_["sil"].n_components == 1
+    transcript = ["two", "six", "one"]
+    parts, spans, pos = [], [], 0
+    for k, word in enumerate(transcript):
+        if k != 1:  # pauses before "two" and before "one", none between "two" and "six", one at the end
+            gap = make_pause(rng)
+            parts.append(gap)
+            pos += len(gap)
+        frames = make_word(word, rng)
+        parts.append(frames)
+        spans.append([pos, pos + len(frames)])
+        pos += len(frames)
+    parts.append(make_pause(rng))
+    x = np.concatenate(parts)
+    got = hmm.align(x, transcript)
+    assert np.abs(got - np.array(spans)).max() <= 1
+    # the composite model is still hmmlearn's: unforced Viterbi equals its decode
+    _, states = hmm.decode(x, transcript, force_end=False)
+    np.testing.assert_array_equal(states, hmm.concatenate(transcript).decode(x)[1])
+    with pytest.raises(ValueError, match=r"word 'sil' has no word model.*inserted by itself"):
+        hmm.align(x, ["sil", "one"])
+    with pytest.raises(ValueError, match=r"silence='pause' is not among the labels"):
+        HMMForcedAligner(n_states=3, silence="pause").fit(xs, ys)
