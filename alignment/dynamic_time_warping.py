@@ -232,6 +232,7 @@ def _backtrack(steps: Tensor, n_len: list[int], m_len: list[int]) -> list[Tensor
     return list(torch.split(ij_t, keep_t.sum(1).tolist()))
 
 
+@torch.no_grad()
 def _run(x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[int], m_len: list[int],
          window: int | None, step_pattern: str, distance: str, return_path: bool, single: bool):
     weights = STEP_PATTERNS[step_pattern]
@@ -251,9 +252,8 @@ def _run(x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[in
         else:
             xt, yt = x.transpose(0, 1), y.transpose(0, 1)  # (N, B, D)
             costs = _DiagonalCosts(xt, yt, None, distance)
-    with torch.no_grad():
-        out, steps = _wavefront(costs, n, m, bsz, n_len, m_len, window, weights, return_path, dtype, device)
-        paths = _backtrack(steps, n_len, m_len) if steps is not None else None
+    out, steps = _wavefront(costs, n, m, bsz, n_len, m_len, window, weights, return_path, dtype, device)
+    paths = _backtrack(steps, n_len, m_len) if steps is not None else None
     if single:
         return (out[0], paths[0]) if return_path else out[0]
     return (out, paths) if return_path else out
@@ -347,5 +347,5 @@ def dtw_from_cost(cost: Tensor, x_lengths: Tensor | Sequence[int] | None = None,
         raise ValueError(f"cost has shape {tuple(cost.shape)}: an empty sequence; DTW needs at least one frame each")
     n_len = _lengths(x_lengths, bsz, n, "x_lengths")
     m_len = _lengths(y_lengths, bsz, m, "y_lengths")
-    c = cost.permute(1, 2, 0).contiguous()
+    c = cost.detach().permute(1, 2, 0).contiguous()
     return _run(None, None, c, n_len, m_len, window, step_pattern, "sqeuclidean", return_path, single)
