@@ -4,13 +4,15 @@ Parallel (:mod:`colearning.parallel`: co-training, transfer through a helper mod
 (:mod:`colearning.non_parallel`: zero-shot DeViSE and ConSE through class embeddings) and hybrid
 (:mod:`colearning.hybrid`: bridging two modalities through a pivot). Their Lightning tasks are in
 :mod:`colearning.tasks`; scarce supervision (hidden labels, disjoint pairs) in
-:mod:`colearning.supervision`.
+:mod:`colearning.supervision`; a torch network per view for co-training in :mod:`colearning.view_models`.
 """
 
 from colearning.hybrid import PivotBridge
 from colearning.non_parallel import DIGIT_ATTRIBUTES, ConSE, DeViSE, build_class_embeddings
 from colearning.parallel import CoTraining, HelperTransfer
 from colearning.tasks import BridgeTask, CoTrainingTask, SemiSupervisedTask, ZeroShotTask
+from colearning.view_models import TorchViewClassifier
 
 __all__ = ["DIGIT_ATTRIBUTES", "BridgeTask", "CoTraining", "CoTrainingTask", "ConSE", "DeViSE",
-           "HelperTransfer", "PivotBridge", "SemiSupervisedTask", "ZeroShotTask", "build_class_embeddings"]
+           "HelperTransfer", "PivotBridge", "SemiSupervisedTask", "TorchViewClassifier", "ZeroShotTask",
+           "build_class_embeddings"]

@@ -165,3 +165,25 @@ def test_helper_transfer_config_errors():
         HelperTransfer(SPECS, 3, target="image", helper="image")
     with pytest.raises(ValueError, match="mode"):
         HelperTransfer(SPECS, 3, mode="both")
+
+
+def test_torch_view_classifier_without_hidden_layers_is_sklearn_logistic_regression():
+    from colearning.view_models import TorchViewClassifier
+
+    views, y = two_view_blobs(n_per_class=40, n_classes=3, seed=6, n_views=1)
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=5000).fit(views[0], y)
+    ours = TorchViewClassifier(hidden=(), alpha=2.0, max_iter=500, random_state=0).fit(views[0], y)
+    np.testing.assert_allclose(ours.predict_proba(views[0]), ref.predict_proba(views[0]), atol=1e-4)
+
+
+def test_co_training_with_a_torch_model_per_view_is_seeded():
+    from colearning.view_models import TorchViewClassifier
+
+    views, y = two_view_blobs(n_per_class=30, n_classes=3, seed=7)
+    y_obs = hide(y, 2, seed=7)
+    est = TorchViewClassifier(hidden=(16,), max_iter=50, random_state=0)
+    a = CoTraining(est, n_per_round=6, max_iter=3).fit(views, y_obs)
+    b = CoTraining(est, n_per_round=6, max_iter=3).fit(views, y_obs)
+    np.testing.assert_array_equal(a.transduction_, b.transduction_)
+    np.testing.assert_allclose(a.predict_proba(views), b.predict_proba(views))
+    assert a.score(views, y) > 0.6
