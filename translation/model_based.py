@@ -49,37 +49,29 @@ def digits_of(batch: dict[str, Tensor], direction: Direction) -> Tensor:
 class SourceEncoder(nn.Module):
     """Encode the source modalities into one memory ``(B, S, H)`` with a validity mask ``(B, S)``.
 
-    Sequences: two 1-D convolutions (stride 2 each when the padded length exceeds 200 frames, so
-    audio is read at a quarter of its frame rate) then a bidirectional GRU; tokens: embedding and a
+    Sequences: two 1-D convolutions, then a bidirectional GRU; the convolutions have stride 2 (both
+    when the padded length exceeds 200 frames, the first when it exceeds 60), so that audio is read at
+    a quarter of its frame rate and an image strip two columns per step; tokens: embedding and a
     bidirectional GRU. Several sources are concatenated along time (``steps`` gives each one's span
     and frames per memory step).
     """
-
-    def steps(self, batch: dict[str, Tensor]) -> list[tuple[str, int, int]]:
-        """``(modality, memory steps, source frames per step)`` of each source, in memory order."""
-        out = []
-        for m in self.sources:
-            n = batch[m].shape[1]
-            for _ in range(2 if not isinstance(self.front[m], nn.Embedding) else 0):
-                n = (n + self.stride[m] - 1) // self.stride[m]
-            out.append((m, n, self.stride[m] ** 2 if not isinstance(self.front[m], nn.Embedding) else 1))
-        return out
 
     def __init__(self, specs: dict[str, ModalitySpec], sources: tuple[str, ...], hidden: int = 64) -> None:
         super().__init__()
         self.sources, self.hidden = sources, hidden
         self.front = nn.ModuleDict()
-        self.stride: dict[str, int] = {}
+        self.stride: dict[str, tuple[int, ...]] = {}
         for m in sources:
             spec = specs[m]
             if spec.kind == "tokens":
                 self.front[m] = nn.Embedding(len(spec.vocab), hidden, padding_idx=0)
-                self.stride[m] = 1
+                self.stride[m] = ()
             else:
-                s = 2 if (spec.max_length or 0) > 200 else 1
-                self.stride[m] = s
-                self.front[m] = nn.Sequential(nn.Conv1d(spec.feature_dim, hidden, 5, stride=s, padding=2), nn.ReLU(),
-                                              nn.Conv1d(hidden, hidden, 5, stride=s, padding=2), nn.ReLU())
+                length = spec.max_length or 0
+                s1, s2 = (2 if length > 60 else 1), (2 if length > 200 else 1)
+                self.stride[m] = (s1, s2)
+                self.front[m] = nn.Sequential(nn.Conv1d(spec.feature_dim, hidden, 5, stride=s1, padding=2), nn.ReLU(),
+                                              nn.Conv1d(hidden, hidden, 5, stride=s2, padding=2), nn.ReLU())
         self.rnn = nn.ModuleDict({m: nn.GRU(hidden, hidden, batch_first=True, bidirectional=True) for m in sources})
         self.proj = nn.Linear(2 * hidden, hidden)
 
@@ -91,8 +83,8 @@ class SourceEncoder(nn.Module):
                 h = self.front[m](x.long())
             else:
                 h = self.front[m](x.float().transpose(1, 2)).transpose(1, 2)
-                for _ in range(2):  # each convolution keeps ceil(L / stride) frames
-                    lengths = (lengths + self.stride[m] - 1) // self.stride[m]
+                for s in self.stride[m]:  # each convolution keeps ceil(L / stride) frames
+                    lengths = (lengths + s - 1) // s
                 lengths = lengths.clamp(1, h.shape[1])
             packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp_min(1).cpu(), batch_first=True,
                                                        enforce_sorted=False)
@@ -101,6 +93,16 @@ class SourceEncoder(nn.Module):
             mems.append(self.proj(out))
             masks.append(torch.arange(h.shape[1], device=h.device)[None] < lengths.to(h.device)[:, None])
         return torch.cat(mems, 1), torch.cat(masks, 1)
+
+    def steps(self, batch: dict[str, Tensor]) -> list[tuple[str, int, int]]:
+        """``(modality, memory steps, source frames per step)`` of each source, in memory order."""
+        out = []
+        for m in self.sources:
+            n, per_step = batch[m].shape[1], 1
+            for s in self.stride[m]:  # each convolution keeps ceil(L / stride) frames
+                n, per_step = (n + s - 1) // s, per_step * s
+            out.append((m, n, per_step))
+        return out
 
 
 class TemplateTranslator(nn.Module):
