@@ -42,13 +42,16 @@ class TranslationTask(MMMLTask):
         net: a translator (:mod:`translation.example_based`, :mod:`translation.model_based`,
             :mod:`translation.generation`) with ``direction``, ``translate(batch)`` and either ``loss(batch)``
             or ``fit_examples(train)``.
+        clip_grad_norm: clip the gradients' total norm before each step (``None``: no clipping; done
+            here rather than by the trainer, which refuses clipping for the example-based methods).
         max_epochs: stop training after this many epochs (``None``: the trainer's ``max_epochs``), so that
             each method sets its own budget within one sweep.
         judge_epochs, judge_hidden: training of the recognition judge (speech targets only).
         **kwargs: see :class:`~mmml.tasks.base.MMMLTask` (``lr``, ``weight_decay``, ``optimizer``).
     """
 
-    def __init__(self, net: nn.Module, max_epochs: int | None = None, judge_epochs: int = 30,
+    def __init__(self, net: nn.Module, clip_grad_norm: float | None = None, max_epochs: int | None = None,
+                 judge_epochs: int = 30,
                  judge_hidden: int = 64, **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
         if not hasattr(net, "translate") or not hasattr(net, "direction"):
@@ -57,6 +60,7 @@ class TranslationTask(MMMLTask):
         self.trainable = hasattr(net, "loss") and any(p.requires_grad for p in net.parameters())
         self.automatic_optimization = self.trainable
         self.max_epochs = None if max_epochs is None else int(max_epochs)
+        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.judge_epochs, self.judge_hidden = int(judge_epochs), int(judge_hidden)
         self.judge: nn.Module | None = None
         self.examples: dict[str, list[dict[str, str]]] = {}
@@ -99,6 +103,10 @@ class TranslationTask(MMMLTask):
     def on_train_epoch_end(self) -> None:
         if not self.trainable or (self.max_epochs is not None and self.current_epoch + 1 >= self.max_epochs):
             self.trainer.should_stop = True  # a dictionary is filled once; a method's own epoch budget
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        if self.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), self.clip_grad_norm)
 
     def configure_optimizers(self):
         return super().configure_optimizers() if self.trainable else None
