@@ -1,9 +1,11 @@
 """Decoders from a latent vector back to one modality, with the reconstruction loss that fits its kind.
 
-Images and vectors: Gaussian (squared error); sequences: squared error over the valid frames only;
-tokens: cross-entropy per valid position. Each loss is returned per example and averaged over the
-modality's elements, so modalities of very different sizes weigh alike (the ``lambda_m`` weighting of
-Wu & Goodman 2018, Sec. 4). Used by the multimodal autoencoder and the product-of-experts VAE.
+Images and vectors: Gaussian (squared error); sequences: squared error over the valid frames only
+(``target="frames"``) or of the per-feature mean and std over them (``target="stats"``, the vector
+view of :mod:`representation.views`); tokens: cross-entropy per valid position. Each loss is
+returned per example and averaged over the modality's elements, so modalities of very different
+sizes weigh alike (the ``lambda_m`` weighting of Wu & Goodman 2018, Sec. 4). Used by the
+multimodal autoencoder and the product-of-experts VAE.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from torch import Tensor, nn
 
 from mmml.data.spec import ModalitySpec
 from mmml.encoders import mlp
+from representation.views import SEQUENCE_VIEWS, vector_view, view_dim
 
 
 class ModalityDecoder(nn.Module):
@@ -30,14 +33,20 @@ class ModalityDecoder(nn.Module):
         torch.Size([2])
     """
 
-    def __init__(self, spec: ModalitySpec, latent: int, hidden: int) -> None:
+    def __init__(self, spec: ModalitySpec, latent: int, hidden: int, target: str = "frames") -> None:
         super().__init__()
+        if target not in SEQUENCE_VIEWS + ("frames",):
+            raise ValueError(f"decoder target {target!r}; choose 'frames' or 'stats'")
         self.spec = spec
-        size = spec.shape[0] * spec.feature_dim if spec.is_sequential else spec.feature_dim
+        self.stats = spec.kind == "sequence" and target == "stats"
+        size = view_dim(spec, "stats") if self.stats else (
+            spec.shape[0] * spec.feature_dim if spec.is_sequential else spec.feature_dim)
         self.net = mlp([latent, hidden, size])
 
     def forward(self, z: Tensor) -> Tensor:
         out = self.net(z)
+        if self.stats:
+            return out
         if self.spec.kind == "tokens":
             return out.view(z.shape[0], self.spec.shape[0], self.spec.feature_dim)
         return out.view(z.shape[0], *self.spec.shape)
@@ -50,6 +59,8 @@ class ModalityDecoder(nn.Module):
             ce = F.cross_entropy(pred.transpose(1, 2), target.long(), ignore_index=0, reduction="none")
             valid = (target != 0).to(ce.dtype)
             return (ce * valid).sum(1) / valid.sum(1).clamp_min(1.0)
+        if self.stats:
+            return ((pred - vector_view(batch, self.spec, "stats")) ** 2).mean(1)
         err = (pred - target.float()) ** 2
         if kind == "sequence" and lengths is not None:
             mask = (torch.arange(err.shape[1], device=err.device)[None, :] < lengths[:, None]).to(err.dtype)

@@ -99,19 +99,22 @@ class MultimodalAutoencoder(JointModel):
     Args:
         specs: modality specs. modalities: default all served. dim: shared-layer size. hidden:
             encoder and decoder width. modality_dropout: see above. encoders: encoder options.
+            sequence_target: what a sequence's decoder reconstructs, ``"frames"`` or ``"stats"``
+            (per-feature mean and std, see :mod:`representation.decoders`).
 
     Shapes: ``fuse(batch) -> (B, dim)``; ``loss(batch) -> ()`` mean reconstruction error.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 32,
                  hidden: int = 64, modality_dropout: float = 2 / 3,
-                 encoders: Mapping[str, Mapping] | None = None) -> None:
+                 encoders: Mapping[str, Mapping] | None = None, sequence_target: str = "frames") -> None:
         super().__init__()
         self.modalities = choose_modalities(specs, modalities)
         self.hidden, self.modality_dropout = hidden, modality_dropout
         self.front = ModalityEncoders(specs, hidden, self.modalities, encoders)
         self.shared = nn.Sequential(nn.Linear(hidden * len(self.modalities), dim), nn.ReLU())
-        self.decoders = nn.ModuleDict({m: ModalityDecoder(specs[m], dim, hidden) for m in self.modalities})
+        self.decoders = nn.ModuleDict({m: ModalityDecoder(specs[m], dim, hidden, sequence_target)
+                                       for m in self.modalities})
 
     def fuse(self, batch: Mapping[str, Tensor]) -> Tensor:
         mask = keep_mask(batch, self.modalities, self.modality_dropout, self.training)
@@ -152,17 +155,20 @@ class ProductOfExpertsVAE(JointModel):
     Args:
         specs: modality specs. modalities: default all served. dim: latent size. hidden: encoder
             and decoder width. beta: KL weight. encoders: per-modality encoder options.
+            sequence_target: ``"frames"`` or ``"stats"``, as :class:`MultimodalAutoencoder`.
 
     Shapes: ``fuse(batch) -> (B, dim)`` posterior mean; ``loss(batch) -> ()``.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 16,
-                 hidden: int = 64, beta: float = 0.01, encoders: Mapping[str, Mapping] | None = None) -> None:
+                 hidden: int = 64, beta: float = 0.01, encoders: Mapping[str, Mapping] | None = None,
+                 sequence_target: str = "frames") -> None:
         super().__init__()
         self.modalities = choose_modalities(specs, modalities)
         self.dim, self.beta = dim, beta
         self.front = ModalityEncoders(specs, 2 * dim, self.modalities, encoders, hidden=hidden)
-        self.decoders = nn.ModuleDict({m: ModalityDecoder(specs[m], dim, hidden) for m in self.modalities})
+        self.decoders = nn.ModuleDict({m: ModalityDecoder(specs[m], dim, hidden, sequence_target)
+                                       for m in self.modalities})
 
     def experts(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """``(mu, logvar, mask)``: each modality's Gaussian expert ``(M, B, dim)`` and presence ``(M, B)``."""

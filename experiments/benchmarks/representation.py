@@ -146,19 +146,24 @@ def deep_score(nets, xtr, ytr, xte, yte, k: int) -> float:
     return held_out(cca.transform, h[2], h[3])
 
 
-def deep_rows(data: dict, k: int, epochs: int, batch: int, seed: int) -> list[dict]:
+def deep_rows(data: dict, k: int, epochs: int, batch: int, seeds: list[int]) -> list[dict]:
+    """One row per data set: held-out correlation (mean and std over ``seeds``) and seconds of each objective."""
     from cca_zoo.deep.objectives import CCALoss
 
     zoo = CCALoss(reg_covar=1e-3)
     objectives = {"ours": lambda a, b: -rep.dcca_correlation(a, b, reg=1e-3), "zoo": lambda a, b: zoo([a, b])}
     rows = []
     for name, (xtr, ytr, xte, yte) in data.items():
-        row = {"data": name, "k": k, "batch": batch, "epochs": epochs}
+        row = {"data": name, "k": k, "batch": batch, "epochs": epochs, "seeds": len(seeds)}
         for who, obj in objectives.items():
-            nets, secs, bad = train_deep(obj, xtr, ytr, k, epochs, batch, seed)
-            row[f"{who}_s"] = secs
-            row[f"{who}_nonfinite_at"] = bad
-            row[f"{who}_corr"] = deep_score(nets, xtr, ytr, xte, yte, k) if bad is None else float("nan")
+            corr, secs, bad = [], [], None
+            for seed in seeds:
+                nets, s, b = train_deep(obj, xtr, ytr, k, epochs, batch, seed)
+                secs.append(s)
+                bad = b if b is not None else bad
+                corr.append(deep_score(nets, xtr, ytr, xte, yte, k) if b is None else float("nan"))
+            row[f"{who}_corr"], row[f"{who}_corr_std"] = float(np.mean(corr)), float(np.std(corr))
+            row[f"{who}_s"], row[f"{who}_nonfinite_at"] = float(np.mean(secs)), bad
         rows.append(row)
     return rows
 
@@ -211,23 +216,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--small-batch", type=int, default=4, help="a mini-batch smaller than --k")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="deep CCA runs per objective (seeds 0..n-1)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    data = {**mfeat_pairs([("fou", "kar"), ("fou", "zer"), ("kar", "zer")], args.seed), **avdigits_views()}
+    data = {**mfeat_pairs([("fou", "kar"), ("fou", "zer"), ("kar", "zer")]), **avdigits_views()}
     linear = linear_rows(data, args.k, args.repeat)
-    deep = deep_rows(data, args.k, args.epochs, args.batch, args.seed)
+    deep = deep_rows(data, args.k, args.epochs, args.batch, list(range(args.seeds)))
     first = next(iter(data))
-    deep += deep_rows({first: data[first]}, args.k, 2, args.small_batch, args.seed)
+    deep += deep_rows({first: data[first]}, args.k, 2, args.small_batch, [0])
     header = (f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 torch thread; "
               f"torch {torch.__version__}; command: python experiments/benchmarks/representation.py "
               f"{' '.join(argv if argv is not None else sys.argv[1:])}")
     md = "\n\n".join([header, "### Linear CCA", table(linear, ["data", "n_train", "dims", "k", "ours_corr",
                                                                  "zoo_corr", "ours_s", "zoo_s"]),
                       "### Deep CCA (same MLPs, loop and seed; objective differs)",
-                      table(deep, ["data", "k", "batch", "epochs", "ours_corr", "zoo_corr", "ours_s", "zoo_s",
-                                   "ours_nonfinite_at", "zoo_nonfinite_at"])])
+                      table(deep, ["data", "k", "batch", "epochs", "seeds", "ours_corr", "ours_corr_std", "zoo_corr",
+                                   "zoo_corr_std", "ours_s", "zoo_s", "ours_nonfinite_at", "zoo_nonfinite_at"])])
     print(md)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -110,3 +110,21 @@ def test_autoencoder_reconstructs_the_missing_modality_better_after_training():
         net.loss(data).backward()
         opt.step()
     assert error_of_b_from_a() < 0.3 * before
+
+
+def test_sequence_decoder_reconstructs_frames_over_valid_steps_or_their_statistics():
+    from representation.decoders import ModalityDecoder
+    from representation.views import vector_view
+
+    b = batch(4)
+    frames = ModalityDecoder(SPECS["audio"], latent=3, hidden=8)
+    z = torch.randn(4, 3)
+    pred = frames(z)
+    valid = (torch.arange(12)[None, :] < b["audio_lengths"][:, None]).float()[..., None]
+    by_hand = (((pred - b["audio"]) ** 2) * valid).sum((1, 2)) / (valid.sum((1, 2)) * 5)
+    torch.testing.assert_close(frames.loss(z, b), by_hand)
+    stats = ModalityDecoder(SPECS["audio"], latent=3, hidden=8, target="stats")
+    target = vector_view(b, SPECS["audio"], "stats")
+    torch.testing.assert_close(stats.loss(z, b), ((stats(z) - target) ** 2).mean(1))
+    with pytest.raises(ValueError, match="decoder target"):
+        ModalityDecoder(SPECS["audio"], 3, 8, target="spectrum")
