@@ -31,6 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mmml.checkpoint import AtomicLastCheckpoint
 from mmml.results import RECORD, git_revision, package_versions, read_record, setting_of, write_record
 
 log = logging.getLogger("mmml.run")
@@ -73,9 +74,8 @@ def check_config(cfg: DictConfig) -> None:
 
 def make_trainer(cfg: DictConfig, run_dir: Path) -> pl.Trainer:
     """The Lightning trainer of ``cfg.trainer``, writing checkpoints (``last.ckpt``) under ``run_dir``."""
-    ckpt = pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0,
-                                        every_n_epochs=1, save_on_train_epoch_end=True)
-    callbacks = [ckpt] + [instantiate(c) for c in cfg.get("callbacks", []) or []]
+    ckpt = AtomicLastCheckpoint(run_dir / "checkpoints")
+    callbacks = [ckpt] + [instantiate(c) for c in cfg.trainer.get("callbacks", []) or []]
     node = OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "callbacks"])
     return instantiate(node, default_root_dir=str(run_dir), callbacks=callbacks, _convert_="all")
 
@@ -90,6 +90,11 @@ def _overrides() -> list[str]:
     if HydraConfig.initialized():
         return list(HydraConfig.get().overrides.task)
     return []
+
+
+def _identity(overrides: list[str]) -> list[str]:
+    """The overrides that define a job (``resume`` does not)."""
+    return sorted(o for o in overrides if o.lstrip("+~").split("=", 1)[0] != "resume")
 
 
 def _run_dir(cfg: DictConfig) -> Path:
@@ -139,7 +144,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     previous = read_record(run_dir / RECORD) if (run_dir / RECORD).exists() else None
-    if cfg.get("resume") and previous and previous.get("status") == "ok" and previous.get("overrides") == overrides:
+    if cfg.get("resume") and previous and previous.get("status") == "ok" and \
+            _identity(previous.get("overrides") or []) == _identity(overrides):
         log.info("resume: %s already holds an ok record; skipped", run_dir)
         return previous
     trainer = None
@@ -155,7 +161,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         last = run_dir / "checkpoints" / "last.ckpt"
         ckpt_path = str(last) if cfg.get("resume") and last.exists() else None
         start = time.perf_counter()
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        # checkpoints are read back without unpickling arbitrary objects
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         record["fit_seconds"] = time.perf_counter() - start
         start = time.perf_counter()
         trainer.test(task, datamodule=datamodule, verbose=False)

@@ -13,16 +13,38 @@ what :meth:`collect` gathered), or both.
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from functools import partial
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from mmml.data.contract import batch_size
+
+
+def rng_state() -> dict[str, Any]:
+    """torch, CUDA, numpy and Python random states, as tensors and plain values (``weights_only``-safe)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
+                                                      gauss], "python": list(random.getstate()[1])}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    random.setstate((3, tuple(state["python"]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _key(condition: str) -> str:
@@ -143,6 +165,14 @@ class MMMLTask(pl.LightningModule):
         self.test_results.update(results)
         for k, v in results.items():
             self.log(k, v, add_dataloader_idx=False, sync_dist=False)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the random state, so a run resumed from this checkpoint continues as if never stopped."""
+        checkpoint["mmml_rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "mmml_rng" in checkpoint:
+            set_rng_state(checkpoint["mmml_rng"])
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
