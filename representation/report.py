@@ -105,6 +105,21 @@ def family_means(records: list[dict[str, Any]], condition: str = "clean") -> dic
     return {f: {k: float(np.mean(v)) for k, v in d.items()} for f, d in values.items()}
 
 
+def best_methods(records: list[dict[str, Any]], metric: str = "probe_all",
+                 condition: str = "clean") -> dict[str, tuple[str, float]]:
+    """Per family, the method with the highest mean ``metric`` (over data sets and seeds) and that mean."""
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for rec in records:
+        value = (rec.get("metrics") or {}).get(f"test/{condition}/{metric}")
+        if rec.get("status") == "ok" and value is not None:
+            values[(str(rec.get("family")), str(rec.get("method")))].append(float(value))
+    best: dict[str, tuple[str, float]] = {}
+    for (family, method), v in values.items():
+        if family not in best or np.mean(v) > best[family][1]:
+            best[family] = (method, float(np.mean(v)))
+    return best
+
+
 def notes(records: list[dict[str, Any]]) -> str:
     """A paragraph per survey claim, saying from the numbers whether it holds here."""
     means = family_means(records)
@@ -128,4 +143,8 @@ def notes(records: list[dict[str, Any]]) -> str:
                      f"{c['missing']:.3f} (coordinated, the missing embedding replaced by the present one).")
     lines.append("")
     lines.append("Means over every method of the family, data set and seed of the clean condition.")
+    best = best_methods(records, "probe_all")
+    if best:
+        lines.append("Best fused probe per family (a family mean can hide one strong method): " + "; ".join(
+            f"{fam} {m} ({v:.3f})" for fam, (m, v) in sorted(best.items())) + ".")
     return "\n".join(lines)

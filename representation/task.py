@@ -43,6 +43,8 @@ class RepresentationTask(MMMLTask):
             (pairs share a label) or ``"instance"``. probe_C: inverse regularisation of the probes.
         arithmetic: the two modalities ``[x, y]`` of the arithmetic test (default: the first two).
         eval_chunk: examples per forward pass when embedding a whole split.
+        save_projection: write ``embedding_2d.npz`` into the trainer's ``default_root_dir`` (the run
+            folder under ``mmml-run``; the current directory for a bare ``Trainer()``).
         **kwargs: ``lr``, ``weight_decay``, ``optimizer`` (see :class:`mmml.tasks.MMMLTask`).
 
     Example:
@@ -57,7 +59,8 @@ class RepresentationTask(MMMLTask):
     """
 
     def __init__(self, net: nn.Module, num_classes: int, match: str = "class", probe_C: float = 1.0,
-                 arithmetic: list[str] | None = None, eval_chunk: int = 1024, **kwargs: Any) -> None:
+                 arithmetic: list[str] | None = None, eval_chunk: int = 1024, save_projection: bool = True,
+                 **kwargs: Any) -> None:
         has_loss, has_fit = callable(getattr(net, "loss", None)), callable(getattr(net, "fit", None))
         if not (has_loss or has_fit) or not callable(getattr(net, "embed", None)):
             raise TypeError(f"{type(net).__name__} is not a representation method: it needs embed(batch), "
@@ -65,7 +68,7 @@ class RepresentationTask(MMMLTask):
         super().__init__(net, **kwargs)
         self.num_classes, self.match, self.probe_C = int(num_classes), match, float(probe_C)
         self.arithmetic = list(arithmetic) if arithmetic is not None else None
-        self.eval_chunk = int(eval_chunk)
+        self.eval_chunk, self.save_projection = int(eval_chunk), bool(save_projection)
         self.closed_form = has_fit and not has_loss
         self.automatic_optimization = not self.closed_form
         self._train_batches: list[dict[str, Tensor]] = []
@@ -162,7 +165,7 @@ class RepresentationTask(MMMLTask):
         pair = self.arithmetic or mods[:2]
         if len(pair) == 2 and all(f"emb_{m}" in te for m in pair):
             results["arith"] = arithmetic_accuracy(te[f"emb_{pair[0]}"], te[f"emb_{pair[1]}"], te["label"])
-        if condition == self.condition_names[0]:
+        if self.save_projection and condition == self.condition_names[0]:
             self._save_projection({m: te[f"emb_{m}"] for m in mods}, te["label"])
         return results
 

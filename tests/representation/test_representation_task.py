@@ -59,6 +59,7 @@ def specs() -> dict[str, ModalitySpec]:
 def test_gradient_method_end_to_end_reports_every_metric(tmp_path):
     torch.manual_seed(0)
     res = fit_and_test(ContrastiveEmbedding(specs(), dim=8, hidden=32), tmp_path)
+    assert (tmp_path / PROJECTION_FILE).is_file()
     expected = {"probe_all", "probe_a", "probe_b", "missing_a", "missing_b", "arith"} | {
         f"{k}_{d}" for k in ("r1", "r5", "r10", "medr") for d in ("a2b", "b2a")}
     assert set(res) == expected
@@ -148,6 +149,7 @@ def test_report_plots_each_space_and_judges_the_claims_from_the_numbers(tmp_path
     text = notes(recs)
     assert "Coordinated spaces suit cross-modal retrieval: holds" in text
     assert "Joint spaces suit fused prediction (probe on all modalities): holds" in text
+    assert "Best fused probe per family" in text and "joint autoencoder (0.900)" in text
     flipped = [{**r, "family": {"joint": "coordinated", "coordinated": "joint"}[r["family"]]} for r in recs]
     assert "retrieval: does not hold" in notes(flipped)
     [png] = plots(recs, tmp_path / "out")
