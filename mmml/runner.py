@@ -152,6 +152,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         record["config"] = OmegaConf.to_container(cfg, resolve=True)
         check_config(cfg)
+        if cfg.get("threads"):
+            torch.set_num_threads(int(cfg.threads))
         pl.seed_everything(int(cfg.seed), workers=True)
         datamodule = instantiate(cfg.data, _convert_="all")
         record["dataset"] = datamodule.name

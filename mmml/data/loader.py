@@ -28,7 +28,7 @@ class TensorBatches:
         transform: ``transform(batch, position)`` applied to each batch (test-time corruptions).
         rank, world_size: shard for distributed runs (every rank gets ``ceil(n / world_size)``).
 
-    Example:
+    Examples:
         >>> batches = TensorBatches({"x": torch.arange(5), "label": torch.zeros(5)}, batch_size=2)
         >>> [b["x"].tolist() for b in batches]
         [[0, 1], [2, 3], [4]]
