@@ -1,0 +1,43 @@
+"""mmml-survey: tables run as multiruns and gathered into one report."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmml.survey import count_jobs, data_override, is_embedded, table_experiments
+
+
+def test_table_experiments_in_taxonomy_order():
+    names = table_experiments()
+    assert "fusion_table" in names and "smoke" not in names
+    order = [n for n in ("representation_table", "translation_table", "alignment_table", "fusion_table",
+                         "colearning_table") if n in names]
+    assert [n for n in names if n in order] == order
+    with pytest.raises(SystemExit, match="unknown"):
+        table_experiments(["nope"])
+
+
+def test_embedded_data_filter_and_job_count():
+    assert is_embedded("avdigits") and not is_embedded("mfeat") and not is_embedded("avdigits_fsdd")
+    assert data_override("fusion_table", "embedded") == ["data=avdigits"]
+    assert data_override("fusion_table", "all") == []
+    assert data_override("fusion_table", "mfeat") == ["data=mfeat"]
+    assert count_jobs("fusion_table", ["model=fusion/early,fusion/late_mean", "seed=0"]) == 2 * 3  # 3 data sets
+
+
+@pytest.mark.slow
+def test_survey_writes_a_report_with_tables_and_plots(tmp_path):
+    exe = Path(sys.executable).with_name("mmml-survey")
+    out = subprocess.run([str(exe), "--out", str(tmp_path / "r"), "--quick", "--tables", "fusion",
+                          "model=fusion/early,fusion/late_mean", "trainer.max_epochs=1"],
+                         capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "## Overview: the taxonomy as code" in report and "| fusion | model_agnostic | early |" in report
+    assert "Reproduce: `mmml-run -m experiment=fusion_table data=avdigits seed=0" in report
+    assert "![table](fusion_table/table.png)" in report
+    for ext in ("md", "csv", "tex", "png"):
+        assert (tmp_path / "r" / "fusion_table" / f"table.{ext}").exists()
+    assert "fusion_table" in (tmp_path / "r" / "timings.csv").read_text()
