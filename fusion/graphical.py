@@ -203,18 +203,23 @@ class MultistreamHMM:
             for c in self.classes_:
                 sel = np.flatnonzero(y == c)
                 data = np.concatenate([X[i, : L[i]] for i in sel])
-                row.append(self._new_hmm(k, data, L[sel]).fit(data, L[sel]))
+                try:
+                    row.append(self._new_hmm(k, data, L[sel], "scaling").fit(data, L[sel]))
+                except ValueError:  # scaled forward underflows with many dimensions per frame: log space
+                    row.append(self._new_hmm(k, data, L[sel], "log").fit(data, L[sel]))
             models.append(row)
         return models
 
-    def _new_hmm(self, k: int, data: np.ndarray, lengths: np.ndarray) -> GaussianHMM:
+    def _new_hmm(self, k: int, data: np.ndarray, lengths: np.ndarray, implementation: str) -> GaussianHMM:
         """An HMM initialised by uniform segmentation: state ``j`` starts from the ``j``-th k-th of every
         sequence (the flat start of left-to-right speech models; cheaper and steadier than k-means)."""
         state = np.concatenate([(np.arange(n) * k) // n for n in lengths])
         means = np.stack([data[state == j].mean(0) for j in range(k)])
         covars = np.stack([data[state == j].var(0) + self.min_covar for j in range(k)])
         hmm = GaussianHMM(k, covariance_type="diag", n_iter=self.n_iter, min_covar=self.min_covar,
-                          random_state=self.random_state, init_params="", params="stmc", implementation="scaling")
+                          random_state=self.random_state, init_params="",
+                          params="stmc" if lengths.max() > 1 else "smc",  # one-frame sequences show no transition
+                          implementation=implementation)
         if self.topology == "ergodic" or k == 1:
             hmm.startprob_ = np.full(k, 1.0 / k)
             hmm.transmat_ = np.full((k, k), 1.0 / k)
