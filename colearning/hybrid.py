@@ -29,6 +29,7 @@ class PivotBridge(nn.Module):
         specs: modality specs. source, target: the modalities to bridge. pivot: the bridging modality
             (``None``: learn from direct source–target pairs).
         dim: size of the shared space. temperature: of the InfoNCE losses.
+        encoder_kwargs: per modality, keyword arguments of :func:`mmml.encoders.build_encoder`.
 
     Shapes: batch dict -> ``{modality: (B, dim) embedding}`` for ``source`` and ``target``;
     :meth:`loss` (batch) -> scalar.
@@ -42,7 +43,8 @@ class PivotBridge(nn.Module):
     """
 
     def __init__(self, specs: dict[str, ModalitySpec], source: str = "image", target: str = "text",
-                 pivot: str | None = "audio", dim: int = 32, temperature: float = 0.1) -> None:
+                 pivot: str | None = "audio", dim: int = 32, temperature: float = 0.1,
+                 encoder_kwargs: dict[str, dict] | None = None) -> None:
         super().__init__()
         names = [m for m in (source, target, pivot) if m is not None]
         if len(set(names)) != len(names):
@@ -54,7 +56,8 @@ class PivotBridge(nn.Module):
         self.source, self.target, self.pivot = source, target, pivot
         self.temperature = float(temperature)
         self.pairs = [(source, pivot), (pivot, target)] if pivot is not None else [(source, target)]
-        self.encoders = nn.ModuleDict({m: build_encoder(specs[m], dim) for m in names})
+        kwargs = encoder_kwargs or {}
+        self.encoders = nn.ModuleDict({m: build_encoder(specs[m], dim, **kwargs.get(m, {})) for m in names})
         self.projections = nn.ModuleDict({m: nn.Linear(dim, dim) for m in names})
 
     def embed(self, batch: dict[str, Tensor], modality: str) -> Tensor:

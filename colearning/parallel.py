@@ -248,6 +248,8 @@ class HelperTransfer(nn.Module):
         specs: modality specs. num_classes: classes. target, helper: modality names.
         mode: ``"coordinated"`` or ``"distill"``. dim: encoder output size.
         weight: weight of the helper loss. temperature: of InfoNCE (coordinated) or of distillation.
+        encoder_kwargs: per modality, keyword arguments of :func:`mmml.encoders.build_encoder`
+            (e.g. ``{"audio": {"channels": 32}}``).
 
     Shapes: batch dict -> ``{"logits": (B, C), "aux_loss": scalar (training with a helper)}``.
 
@@ -262,7 +264,7 @@ class HelperTransfer(nn.Module):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, target: str = "image",
                  helper: str | None = "audio", mode: str = "coordinated", dim: int = 64, weight: float = 1.0,
-                 temperature: float = 0.1) -> None:
+                 temperature: float = 0.1, encoder_kwargs: dict[str, dict] | None = None) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"model.net.mode={mode!r}; choose one of {list(MODES)}")
@@ -275,10 +277,11 @@ class HelperTransfer(nn.Module):
                              "modality")
         self.target, self.helper, self.mode = target, helper, mode
         self.weight, self.temperature = float(weight), float(temperature)
-        self.encoder = build_encoder(specs[target], dim)
+        kwargs = encoder_kwargs or {}
+        self.encoder = build_encoder(specs[target], dim, **kwargs.get(target, {}))
         self.head = nn.Linear(dim, num_classes)
         if helper is not None:
-            self.helper_encoder = build_encoder(specs[helper], dim)
+            self.helper_encoder = build_encoder(specs[helper], dim, **kwargs.get(helper, {}))
             self.project = nn.Linear(dim, dim)
             self.helper_project = nn.Linear(dim, dim)
             self.helper_head = nn.Linear(dim, num_classes)

@@ -36,6 +36,21 @@ def test_retrieval_metrics_against_brute_force_ranks():
     assert m["medr"] == pytest.approx(np.sort(first)[(len(first) - 1) // 2])  # torch's (lower) median
 
 
+def test_retrieval_recall_matches_torchmetrics_hit_rate():
+    from torchmetrics.retrieval import RetrievalHitRate
+
+    torch.manual_seed(0)
+    q, g = torch.randn(20, 3), torch.randn(15, 3)
+    yq, yg = torch.randint(0, 3, (20,)), torch.arange(15) % 3
+    ours = retrieval_metrics(q, g, yq, yg, ks=(1, 3))
+    sim = F.normalize(q, dim=1) @ F.normalize(g, dim=1).T
+    relevant = yq[:, None] == yg[None, :]
+    index = torch.arange(20)[:, None].expand_as(sim)
+    for k in (1, 3):
+        ref = RetrievalHitRate(top_k=k)(sim.flatten(), relevant.flatten(), indexes=index.flatten())
+        assert ours[f"R@{k}"] == pytest.approx(float(ref))
+
+
 def test_retrieval_metrics_hand_case():
     q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     g = torch.tensor([[0.0, 1.0], [1.0, 0.1]])
