@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,8 @@ os.environ.setdefault("MMML_CACHE", str(Path(tempfile.gettempdir()) / "mmml-test
 if "MMML_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["MMML_DATA"] = str(SHARED_DATA)
 torch.set_num_threads(1)
+HELPERS = Path(__file__).resolve().parent / "helpers"  # methods that fail on purpose, for Hydra _target_
+sys.path.insert(0, str(HELPERS))
 
 
 def _data_dir(name: str) -> Path:

@@ -1,4 +1,4 @@
-"""Methods that fail on purpose, for the reliability tests (importable: pytest puts tests/ on sys.path)."""
+"""Methods that fail on purpose, for the reliability tests (tests/conftest.py puts this folder on sys.path)."""
 
 import torch
 from torch import nn
@@ -26,6 +26,6 @@ class DivergesAfter(EarlyFusion):
 class Raises(nn.Module):
     """A method whose construction raises (a job that fails inside a sweep)."""
 
-    def __init__(self, specs, num_classes, message: str = "boom"):
+    def __init__(self, specs, num_classes, message: str = "boom", **ignored):
         super().__init__()
         raise RuntimeError(message)

@@ -72,7 +72,7 @@ def test_sweep_of_ten_with_one_failure_then_resume_fills_only_missing_jobs(tmp_p
     # a tenth job that raises, in the same sweep folder
     out = subprocess.run([RUN, "-m", *common, "seed=9", "model.net._target_=faulty.Raises",
                           "hydra.sweep.subdir=9"], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "helpers")})
     assert out.returncode == 0, out.stderr[-2000:]
     records = {p.parent.name: json.loads(p.read_text()) for p in sweep.rglob("result.json")}
     assert len(records) == 10

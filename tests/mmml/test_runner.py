@@ -25,7 +25,7 @@ def test_smoke_writes_an_ok_record(tmp_path):
     assert (saved["challenge"], saved["family"], saved["method"]) == ("fusion", "model_agnostic", "early")
     assert set(saved["metrics"]) == {f"test/{c}/{m}" for c in ("clean", "audio_drop", "image_noise0.5")
                                      for m in ("acc", "f1")}
-    assert saved["metrics"]["test/clean/acc"] > 0.3  # well above chance (0.1) after 2 epochs
+    assert saved["metrics"]["test/clean/acc"] > 0.4  # well above chance (0.1) after 3 epochs
     assert saved["n_params"] > 0 and saved["fit_seconds"] > 0 and saved["versions"]["torch"]
     assert rec["metrics"] == saved["metrics"]
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
