@@ -1,8 +1,25 @@
 """Alignment (Baltrusaitis et al. 2017, section 5): finding correspondences between sub-parts of modalities.
 
-Explicit alignment lives in :mod:`alignment.explicit` (DTW, soft-DTW, canonical time warping, HMM and
-CTC forced alignment) with its metrics in :mod:`alignment.metrics`; the public names are re-exported here.
+- explicit methods, the alignment is the output (:mod:`alignment.explicit`): DTW, soft-DTW, canonical time
+  warping, HMM and CTC forced alignment, with their metrics (:mod:`alignment.metrics`);
+- the aligners of the challenge built on them: unsupervised (:mod:`alignment.unsupervised`: uniform
+  baseline, DTW against word templates, CTW between modalities) and supervised
+  (:mod:`alignment.supervised`: HMM and CTC forced alignment);
+- implicit alignment (:mod:`alignment.implicit`): the attention of an encoder-decoder read out as an alignment;
+- the Lightning task that trains and scores them (:mod:`alignment.task`) and the table's report
+  (:mod:`alignment.report`).
+
+The public names are re-exported here: ``from alignment import dtw, CTCAligner, AlignmentTask``.
 """
 
 from .explicit import *  # noqa: F403
-from .explicit import __all__  # noqa: F401
+from .explicit import __all__ as _explicit
+from .implicit import AttentionAligner, argmax_readout, monotonic_readout
+from .supervised import CTCAligner, HMMAligner
+from .task import AlignmentTask
+from .templates import mean_template, soft_dtw_barycenter
+from .unsupervised import CTWAligner, TemplateAligner, UniformAligner
+
+__all__ = [*_explicit, "AlignmentTask", "AttentionAligner", "CTCAligner", "CTWAligner", "HMMAligner",
+           "TemplateAligner", "UniformAligner", "argmax_readout", "mean_template", "monotonic_readout",
+           "soft_dtw_barycenter"]

@@ -1,0 +1,158 @@
+"""Implicit alignment (Baltrusaitis et al. 2017, Sec. 5.2): attention of an encoder-decoder read out as an alignment.
+
+:class:`AttentionAligner` is a speech recogniser, an encoder-decoder with additive attention (Bahdanau, Cho &
+Bengio, ICLR 2015; for speech Chorowski et al., NeurIPS 2015), trained only to emit the transcript. The
+alignment is latent: when the decoder is forced through the known transcript, the attention it pays over
+the encoder steps while emitting each word, (L, S), is read out as word spans by
+
+- :func:`monotonic_readout` (default): the monotonic segmentation of the steps into the L words that
+  maximises the summed log attention (Viterbi through a left-to-right chain of the words);
+- :func:`argmax_readout`: each word at its attention peak (peaks kept in order), boundaries half-way
+  between consecutive peaks.
+
+Example:
+    >>> att = torch.tensor([[.7, .2, .1, 0.], [.1, .5, .3, .1], [0., .1, .2, .7]])
+    >>> monotonic_readout(att).tolist(), argmax_readout(att).tolist()
+    ([[0, 1], [1, 3], [3, 4]], [[0, 1], [1, 3], [3, 4]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmml.data.spec import ModalitySpec
+from mmml.data.text import BOS, EOS, SPECIALS
+
+from .acoustic import AcousticEncoder, step_spans
+from .hmm import viterbi
+from .segments import lengths_of, pad_spans, tiling_spans
+
+__all__ = ["AttentionAligner", "argmax_readout", "monotonic_readout"]
+BOS_ID, EOS_ID = SPECIALS.index(BOS), SPECIALS.index(EOS)
+
+
+def _check_attention(att: Tensor) -> np.ndarray:
+    a = torch.as_tensor(att).detach().double().cpu().numpy()
+    if a.ndim != 2:
+        raise ValueError(f"attention has shape {tuple(a.shape)}; pass one (words, steps) matrix")
+    if a.shape[0] == 0 or a.shape[1] < a.shape[0]:
+        raise ValueError(f"attention has {a.shape[0]} words over {a.shape[1]} steps; every word needs a step "
+                         "(use a smaller encoder stride)")
+    return a
+
+
+def monotonic_readout(att: Tensor) -> Tensor:
+    """Spans (L, 2) of the monotonic segmentation of S steps into L words maximising sum log att[word, step].
+
+    Every word gets at least one step and the words tile the steps in order.
+    """
+    a = _check_attention(att)
+    n_words = a.shape[0]
+    with np.errstate(divide="ignore"):
+        log_trans = np.log(np.eye(n_words) + np.eye(n_words, k=1))  # stay or move one word on
+        log_start = np.log(np.eye(n_words)[0])
+    _, states = viterbi(np.log(np.clip(a.T, 1e-30, None)), log_start, log_trans, final_state=n_words - 1)
+    ends = np.searchsorted(states, np.arange(n_words), side="right")
+    return tiling_spans(torch.from_numpy(ends))
+
+
+def argmax_readout(att: Tensor) -> Tensor:
+    """Spans (L, 2) around each word's attention peak (peaks made non-decreasing), split half-way between peaks."""
+    a = _check_attention(att)
+    peaks = np.maximum.accumulate(a.argmax(1))
+    ends = np.append((peaks[:-1] + peaks[1:]) // 2 + 1, a.shape[1])
+    return tiling_spans(torch.from_numpy(np.maximum.accumulate(ends)))
+
+
+READOUTS = {"monotonic": monotonic_readout, "argmax": argmax_readout}
+
+
+class AttentionAligner(nn.Module):
+    """Encoder-decoder with additive attention (frames -> words) whose forced attention gives word spans.
+
+    Args:
+        specs: the data set's modalities. modality: the frames; transcript: the token modality decoded.
+        hidden: encoder and decoder width. stride, dilations, rnn, dropout: the
+            :class:`~alignment.acoustic.AcousticEncoder` (stride sets the attention's resolution).
+        location: channels of location-aware attention (Chorowski et al. 2015: the previous step's attention,
+            convolved with a ``location_kernel``-wide filter, enters the scores); 0 = content-based only
+            (Bahdanau et al. 2015).
+        readout: ``"monotonic"`` or ``"argmax"`` (see the module).
+    """
+
+    def __init__(self, specs: Mapping[str, ModalitySpec], modality: str = "audio", transcript: str = "text",
+                 hidden: int = 64, stride: int = 2, dilations: Sequence[int] = (1, 2, 4), rnn: bool = False,
+                 dropout: float = 0.1, location: int = 0, location_kernel: int = 15,
+                 readout: str = "monotonic") -> None:
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"readout={readout!r}; choose one of {sorted(READOUTS)}")
+        vocab = specs[transcript].vocab
+        if not vocab:
+            raise ValueError(f"modality {transcript!r} has no vocabulary; the decoder emits tokens")
+        self.modality, self.transcript, self.readout = modality, transcript, readout
+        self.encoder = AcousticEncoder(specs[modality].feature_dim, hidden, stride, dilations, rnn, dropout)
+        self.proj = nn.Linear(self.encoder.out_features, hidden)
+        self.location = None
+        if location > 0:
+            self.location = nn.Conv1d(1, location, location_kernel, padding=location_kernel // 2, bias=False)
+            self.att_loc = nn.Linear(location, hidden, bias=False)
+        self.embed = nn.Embedding(len(vocab), hidden, padding_idx=0)
+        self.init = nn.Linear(hidden, hidden)
+        self.cell = nn.GRUCell(2 * hidden, hidden)
+        self.att_q, self.att_k = nn.Linear(hidden, hidden, bias=False), nn.Linear(hidden, hidden)
+        self.att_v = nn.Linear(hidden, 1, bias=False)
+        self.out = nn.Linear(2 * hidden, len(vocab))
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Teacher-forced decoding of the transcript then ``<eos>``: log-probs (B, L+1, V), attention
+        (B, L+1, S) (row k: while emitting word k) and the targets (B, L+1) (0 pads)."""
+        x = batch[self.modality]
+        h_enc, n = self.encoder(x, lengths_of(batch, self.modality).to(x.device))
+        mem = self.proj(h_enc)
+        mask = torch.arange(mem.shape[1], device=x.device)[None] < n[:, None]
+        keys = self.att_k(mem)
+        h = torch.tanh(self.init((mem * mask[..., None]).sum(1) / n[:, None].clamp_min(1)))
+        ids, lengths = batch[self.transcript].long(), lengths_of(batch, self.transcript).to(x.device)
+        b = ids.shape[0]
+        gold = torch.cat([ids, ids.new_zeros(b, 1)], 1)
+        gold[torch.arange(b), lengths] = EOS_ID
+        inputs = torch.cat([ids.new_full((b, 1), BOS_ID), gold[:, :-1]], 1)
+        logps, atts = [], []
+        att = mem.new_zeros(mem.shape[:2])
+        for t in range(gold.shape[1]):
+            energy = keys + self.att_q(h)[:, None]
+            if self.location is not None:
+                energy = energy + self.att_loc(self.location(att[:, None]).transpose(1, 2))
+            scores = self.att_v(torch.tanh(energy)).squeeze(-1)
+            att = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+            ctx = torch.einsum("bs,bsh->bh", att, mem)
+            h = self.cell(torch.cat([self.embed(inputs[:, t]), ctx], -1), h)
+            logps.append(self.out(torch.cat([h, ctx], -1)).log_softmax(-1))
+            atts.append(att)
+        return torch.stack(logps, 1), torch.stack(atts, 1), gold
+
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """Cross-entropy of the transcript's words and ``<eos>`` under teacher forcing."""
+        logp, _, gold = self(batch)
+        return F.nll_loss(logp.flatten(0, 1), gold.flatten(), ignore_index=0)
+
+    @torch.no_grad()
+    def attention(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        """Each example's forced attention (L_i, S_i): one row per word, over the valid encoder steps."""
+        _, att, _ = self(batch)
+        n = self.encoder.output_lengths(lengths_of(batch, self.modality))
+        words = lengths_of(batch, self.transcript)
+        return [att[i, : int(words[i]), : int(n[i])].cpu() for i in range(att.shape[0])]
+
+    @torch.no_grad()
+    def align(self, batch: dict[str, Tensor]) -> Tensor:
+        frames = lengths_of(batch, self.modality)
+        spans = [step_spans(READOUTS[self.readout](a), self.encoder.stride, int(frames[i]))
+                 for i, a in enumerate(self.attention(batch))]
+        return pad_spans(spans, batch[self.transcript].shape[1]).to(batch[self.modality].device)

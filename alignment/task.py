@@ -1,0 +1,139 @@
+"""The alignment task: trains or fits an aligner, then aligns every test utterance to its transcript and scores it.
+
+:class:`AlignmentTask` is the LightningModule of the alignment challenge. An aligner (``net``) has
+
+- ``align(batch) -> (B, D, 2)``: each word's ``[start, end)`` frame of ``batch[modality]``, -1 padded (the
+  data contract's ``<modality>_boundaries``), given the transcript in the batch;
+- either ``loss(batch)`` (trained by gradient descent: :class:`~alignment.supervised.CTCAligner`,
+  :class:`~alignment.implicit.AttentionAligner`) or ``fit_examples(train_split)`` (fitted once, at the end
+  of the first epoch, on the batches of the training split, like :class:`mmml.tasks.EstimatorTask`:
+  :class:`~alignment.supervised.HMMAligner`, :class:`~alignment.unsupervised.TemplateAligner`,
+  :class:`~alignment.unsupervised.CTWAligner`), or neither (:class:`~alignment.unsupervised.UniformAligner`).
+
+At test, per condition, whole-split measures (:func:`alignment.metrics.alignment_scores`):
+``boundary_mae_ms``, ``within_20ms``, ``within_50ms``, ``frame_accuracy`` (silence frames count), and
+``ms_per_pair``, the wall time of ``align`` per utterance. The first test utterance, its true and predicted
+spans (and the attention, for attention aligners) are written to ``<run dir>/alignment_example.pt`` for
+:mod:`alignment.report`.
+
+Example:
+    >>> from alignment.unsupervised import UniformAligner
+    >>> task = AlignmentTask(UniformAligner())
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mmml.io import save_tensors
+from mmml.tasks.base import MMMLTask
+
+from .metrics import alignment_scores
+from .segments import lengths_of, transcripts
+
+__all__ = ["EXAMPLE_FILE", "AlignmentTask"]
+EXAMPLE_FILE = "alignment_example.pt"
+
+
+class AlignmentTask(MMMLTask):
+    """Train or fit an aligner on the training split; align the test split and score the word boundaries.
+
+    Args:
+        net: an aligner (see the module). modality: the aligned sequence (its spec gives the frame rate;
+            the truth is ``<modality>_boundaries``). transcript: the token modality holding the words.
+        max_epochs: stop training after this many epochs (``None``: the trainer's), so that each method
+            keeps its own budget within one sweep. clip_grad_norm: clip the gradients' norm (``None``: no).
+        **kwargs: see :class:`~mmml.tasks.base.MMMLTask` (``lr``, ``weight_decay``, ``optimizer``).
+    """
+
+    def __init__(self, net: nn.Module, modality: str = "audio", transcript: str = "text",
+                 max_epochs: int | None = None, clip_grad_norm: float | None = None, **kwargs: Any) -> None:
+        super().__init__(net, **kwargs)
+        if not callable(getattr(net, "align", None)):
+            raise TypeError(f"{type(net).__name__} is not an aligner: it needs align(batch) -> (B, D, 2) spans")
+        self.modality, self.transcript = modality, transcript
+        self.trainable = callable(getattr(net, "loss", None)) and any(p.requires_grad for p in net.parameters())
+        self.automatic_optimization = self.trainable
+        self.max_epochs = None if max_epochs is None else int(max_epochs)
+        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
+        self.fitted = not callable(getattr(net, "fit_examples", None))
+        self._train: list[dict[str, Tensor]] = []
+        self.example: dict[str, Any] = {}
+
+    # ---- training ------------------------------------------------------------------------------
+    def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, Any]:
+        if stage == "test":
+            return None, self.net.align(batch)
+        return (self.net.loss(batch) if self.trainable else None), None
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
+        if not self.fitted:
+            self._train.append({k: v.detach().cpu() for k, v in batch.items()})
+        return super().training_step(batch, batch_idx) if self.trainable else None
+
+    def on_train_epoch_end(self) -> None:
+        if not self.fitted:
+            data = {k: torch.cat([b[k] for b in self._train]) for k in self._train[0]}
+            self.net.fit_examples(data)
+            self._train, self.fitted = [], True
+        if not self.trainable or (self.max_epochs is not None and self.current_epoch + 1 >= self.max_epochs):
+            self.trainer.should_stop = True
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        if self.trainable:
+            super().validation_step(batch, batch_idx)
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        if self.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), self.clip_grad_norm)
+
+    def configure_optimizers(self):
+        return super().configure_optimizers() if self.trainable else None
+
+    # ---- test ----------------------------------------------------------------------------------
+    def frame_rate(self) -> float:
+        spec = self.trainer.datamodule.specs[self.modality]
+        if not spec.frame_rate:
+            raise ValueError(f"modality {self.modality!r} has no frame_rate, so boundary errors cannot be given in "
+                             "milliseconds; align a modality whose ModalitySpec sets frame_rate")
+        return float(spec.frame_rate)
+
+    def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
+        start = time.perf_counter()
+        pred = self.net.align(batch)
+        seconds = time.perf_counter() - start
+        true, n = batch[f"{self.modality}_boundaries"], lengths_of(batch, self.modality)
+        self.collect(condition, pred=pred, true=true, lengths=n, seconds=torch.tensor([seconds]),
+                     pairs=torch.tensor([pred.shape[0]]))
+        if not self.example and condition == self.condition_names[0]:
+            self.example = self._example(batch, pred)
+
+    def _example(self, batch: dict[str, Tensor], pred: Tensor) -> dict[str, Any]:
+        """The first utterance of the first condition: frames, words, true and predicted spans (and attention)."""
+        one = {k: v[:1] for k, v in batch.items()}
+        n = int(lengths_of(one, self.modality)[0])
+        out = {"frames": one[self.modality][0, :n].float().cpu(),
+               "words": torch.tensor(transcripts(one, self.transcript)[0]),
+               "true": one[f"{self.modality}_boundaries"][0].cpu(), "pred": pred[0].cpu(),
+               "frame_rate": self.frame_rate()}
+        vocab = self.trainer.datamodule.specs[self.transcript].vocab
+        out["vocab"] = list(vocab) if vocab else []
+        if callable(getattr(self.net, "attention", None)):
+            out["attention"] = self.net.attention(one)[0]
+            out["stride"] = int(self.net.encoder.stride)
+        return out
+
+    def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
+        scores = alignment_scores(collected["pred"], collected["true"], self.frame_rate(),
+                                  n_frames=collected["lengths"].tolist())
+        scores["ms_per_pair"] = 1000.0 * float(collected["seconds"].sum()) / max(int(collected["pairs"].sum()), 1)
+        return scores
+
+    def on_test_end(self) -> None:
+        if self.example and self.trainer.is_global_zero:
+            save_tensors(Path(self.trainer.default_root_dir) / EXAMPLE_FILE, self.example)
