@@ -20,7 +20,8 @@ from mmml.io import atomic_write
 
 HEADLINE = {"parallel": "test/clean/acc", "non_parallel": "test/clean/zsl_acc",
             "hybrid": "test/clean/image2text_R@1"}
-#: (method, its baseline), by the ``method`` names of the model configs, compared on the same data set.
+#: (method, its baseline), by the ``method`` names of the model configs, compared on the same data set;
+#: ``"chance"`` is the run's own ``test/clean/chance`` metric.
 COMPARISONS = (
     ("co-training (fou+fac)", "supervised (fou+fac)"),
     ("co-training (fou+fac)", "supervised (fou)"),
@@ -29,6 +30,8 @@ COMPARISONS = (
     ("co-training (image+audio)", "supervised (image)"),
     ("helper transfer (coordinated)", "supervised (image net)"),
     ("helper transfer (distill)", "supervised (image net)"),
+    ("DeViSE", "chance"),
+    ("ConSE", "chance"),
     ("DeViSE", "supervised upper bound"),
     ("ConSE", "supervised upper bound"),
     ("pivot bridge (speech)", "directly paired upper bound"),
@@ -93,6 +96,9 @@ def _by_method(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, float]
         value = (r.get("metrics") or {}).get(metric)
         if r.get("status") == "ok" and value is not None:
             out[(str(r.get("method")), str(r.get("dataset")), fraction_of(r))][r.get("seed")] = float(value)
+            chance = r["metrics"].get("test/clean/chance")
+            if chance is not None:
+                out[("chance", str(r.get("dataset")), fraction_of(r))][r.get("seed")] = float(chance)
     return out
 
 

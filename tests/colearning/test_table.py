@@ -74,6 +74,12 @@ def test_notes_pair_seeds_and_state_where_a_method_helps(tmp_path):
     text = report.notes(records)
     assert "| co-training (image+audio) | supervised (image+audio) | avdigits | 0.01 |" in text and "helps" in text
     assert "within noise" in text
+    for seed in range(3):
+        rec = fake("colearning/devise", "DeViSE", "non_parallel", seed, 1.0, 0.40 + 0.01 * seed)
+        rec["metrics"]["test/clean/chance"] = 1 / 3
+        records.append(rec)
+    rows = {(r["method"], r["baseline"], r["fraction"]): r for r in report.gains(records)}
+    assert rows[("DeViSE", "chance", 1.0)]["gain"] == pytest.approx(0.41 - 1 / 3)
     paths = report.plots(records, tmp_path)
     assert paths and paths[0].stat().st_size > 0
 
