@@ -125,6 +125,7 @@ class AttentionAligner(nn.Module):
         inputs = torch.cat([ids.new_full((b, 1), BOS_ID), gold[:, :-1]], 1)
         logps, atts = [], []
         att = mem.new_zeros(mem.shape[:2])
+        att[:, 0] = 1.0  # the previous attention before the first word: at the start
         for t in range(gold.shape[1]):
             energy = keys + self.att_q(h)[:, None]
             if self.location is not None:

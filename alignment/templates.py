@@ -72,7 +72,7 @@ def soft_dtw_barycenter(examples: Sequence[Tensor], init: Tensor, gamma: float =
         with torch.enable_grad():
             value = (w * soft_dtw(z.expand(len(examples), -1, -1), xs, gamma, None, lengths)).sum()
             value.backward()
-        return float(value), z.grad.numpy().ravel()
+        return float(value.detach()), z.grad.numpy().ravel()
 
     z0 = init.detach().double().cpu().numpy().ravel()
     res = scipy.optimize.minimize(objective, z0, method="L-BFGS-B", jac=True, tol=tol, options={"maxiter": max_iter})

@@ -24,9 +24,37 @@ def tslearn_metrics():
     return sys.modules["tslearn.metrics"]
 
 
+@pytest.fixture(scope="session")
+def tslearn_barycenters(tslearn_metrics):
+    """``tslearn.barycenters``, imported with numba's JIT off like :func:`tslearn_metrics` (its compiled
+    kernels cannot call the uncompiled metrics)."""
+    if "tslearn.barycenters" not in sys.modules:
+        import numba
+
+        before = numba.config.DISABLE_JIT
+        numba.config.DISABLE_JIT = True
+        try:
+            import tslearn.barycenters  # noqa: F401
+        finally:
+            numba.config.DISABLE_JIT = before
+    return sys.modules["tslearn.barycenters"]
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every alignment test starts from the same torch random state."""
     import torch
 
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def digit_data():
+    """A small ``digit_sequences`` set (100 strings, speech standardised), built once and cached on disk
+    (same parameters as the translation tests, so the cache is shared)."""
+    from mmml.data.digit_sequences import DigitSequences
+
+    dm = DigitSequences(n_sequences=100, standardize=["audio"], modalities=["audio", "image", "text"], batch_size=16,
+                        seed=0)
+    dm.setup()
+    return dm

@@ -1,0 +1,106 @@
+"""Implicit alignment: attention readouts against brute force and hand-worked cases; the attention aligner's shapes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from alignment.implicit import AttentionAligner, argmax_readout, monotonic_readout
+from mmml.data.digit_sequences import VOCAB_EN
+from mmml.data.spec import ModalitySpec
+
+
+def _best_segmentation(att: np.ndarray) -> list[list[int]]:
+    """Every split of S steps into L non-empty ordered runs, scored by sum log att: the best one's spans."""
+    n_words, n_steps = att.shape
+    best, spans = -np.inf, None
+    for cuts in itertools.combinations(range(1, n_steps), n_words - 1):
+        edges = (0, *cuts, n_steps)
+        score = sum(np.log(att[k, edges[k]: edges[k + 1]]).sum() for k in range(n_words))
+        if score > best:
+            best, spans = score, [[edges[k], edges[k + 1]] for k in range(n_words)]
+    return spans
+
+
+def test_monotonic_readout_is_the_best_monotonic_segmentation():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        n_words, n_steps = rng.integers(1, 5), rng.integers(5, 10)
+        att = rng.dirichlet(np.ones(n_steps), size=n_words)
+        assert monotonic_readout(torch.from_numpy(att)).tolist() == _best_segmentation(att)
+
+
+def test_readouts_by_hand():
+    att = torch.tensor([[.7, .2, .1, 0.], [.1, .5, .3, .1], [0., .1, .2, .7]])
+    assert monotonic_readout(att).tolist() == [[0, 1], [1, 3], [3, 4]]
+    # peaks at 0, 1, 3 -> ends (0+1)//2+1 = 1, (1+3)//2+1 = 3, then 4
+    assert argmax_readout(att).tolist() == [[0, 1], [1, 3], [3, 4]]
+    # a peak that goes back is held at the previous one, so the spans stay ordered
+    back = torch.tensor([[0., 0., 1., 0.], [1., 0., 0., 0.]])
+    assert argmax_readout(back).tolist() == [[0, 3], [3, 4]]
+
+
+def test_readouts_reject_impossible_inputs():
+    with pytest.raises(ValueError, match="3 words over 2 steps"):
+        monotonic_readout(torch.ones(3, 2) / 2)
+    with pytest.raises(ValueError, match="one \\(words, steps\\) matrix"):
+        argmax_readout(torch.ones(2, 3, 4))
+
+
+def _specs():
+    return {"audio": ModalitySpec("audio", "sequence", (60, 6), frame_rate=62.5),
+            "text": ModalitySpec("text", "tokens", (4,), vocab=VOCAB_EN.tokens)}
+
+
+def _batch():
+    return {"audio": torch.randn(2, 60, 6), "audio_lengths": torch.tensor([60, 31]),
+            "text": torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]]), "text_lengths": torch.tensor([3, 2])}
+
+
+@pytest.mark.parametrize("location", [0, 4])
+def test_attention_aligner_forced_attention_and_spans(location):
+    net = AttentionAligner(_specs(), hidden=8, location=location).eval()
+    batch = _batch()
+    logp, att, gold = net(batch)
+    assert logp.shape == (2, 5, len(VOCAB_EN.tokens)) and att.shape == (2, 5, 30)
+    assert gold[0].tolist() == [5, 6, 7, 3, 0] and gold[1].tolist() == [8, 9, 3, 0, 0]
+    assert torch.allclose(att.sum(-1), torch.ones(2, 5))
+    assert att[1, :, 16:].eq(0).all()  # 31 frames at stride 2 -> 16 valid steps; no attention on padding
+    rows = net.attention(batch)
+    assert [tuple(r.shape) for r in rows] == [(3, 30), (2, 16)]
+    spans = net.align(batch)
+    assert spans.shape == (2, 4, 2) and spans[0, :3, 0].tolist()[0] == 0 and int(spans[1, 1, 1]) == 31
+    assert spans[1, 2:].eq(-1).all()
+    assert torch.isfinite(net.loss(batch))
+
+
+def test_attention_aligner_learns_to_attend_to_the_right_word():
+    """Words are constant feature patterns, one per digit, at known places: after training on them, the forced
+    location-aware attention of each word peaks inside that word's frames (content-only attention, which
+    cannot tell repeated digits apart, reaches about 0.7 here)."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    pattern = torch.randn(10, 6, generator=g) * 2
+    n, width = 48, 8
+    digits = torch.randint(0, 10, (n, 3), generator=g)
+    audio = 0.1 * torch.randn(n, 3 * width, 6, generator=g)
+    for k in range(3):
+        audio[:, k * width: (k + 1) * width] += pattern[digits[:, k]][:, None]
+    batch = {"audio": audio, "audio_lengths": torch.full((n,), 3 * width), "text": digits + 4,
+             "text_lengths": torch.full((n,), 3)}
+    specs = {"audio": ModalitySpec("audio", "sequence", (3 * width, 6), frame_rate=62.5),
+             "text": ModalitySpec("text", "tokens", (3,), vocab=VOCAB_EN.tokens)}
+    net = AttentionAligner(specs, hidden=16, stride=1, dilations=(), dropout=0.0, location=4)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(100):
+        opt.zero_grad()
+        net.loss(batch).backward()
+        opt.step()
+    net.eval()
+    peaks = torch.stack([a.argmax(1) for a in net.attention(batch)]) // width
+    assert (peaks == torch.arange(3)).float().mean() > 0.9
+    truth = torch.tensor([[k * width, (k + 1) * width] for k in range(3)])
+    assert (net.align(batch) - truth).abs().float().mean() < 2
