@@ -6,7 +6,8 @@ method is timed ``--repeat`` times after a warm-up call (which also triggers tsl
 compilation); the best run counts. The costs are checked against ours (tslearn and dtaidistance
 return the square root of our summed squared distances). On a CUDA machine it adds the GPU and,
 unless ``--no-long``, ``--long-pairs`` pairs of ``--long-length`` frames, the peers timed on a
-``--peer-pairs`` subset for those. Prints a Markdown table and writes it to ``--out``.
+``--peer-pairs`` subset for those. Prints a Markdown table, writes it to ``--out`` and draws the time
+per pair of each method beside it (``--out`` with ``.png``).
 
     python experiments/benchmarks/alignment.py --out alignment_bench.md
 """
@@ -186,17 +187,42 @@ def main(argv: list[str] | None = None) -> str:
         "for the same output (cost, or cost + path)",
         "",
     ]
-    parts = [table(bench(args.pairs, args.length, args.features, args.repeat, devices, None),
-                   f"{args.pairs} pairs of length {args.length}, {args.features} feature(s)")]
+    cases = [(f"{args.pairs} pairs of length {args.length}, {args.features} feature(s)",
+              bench(args.pairs, args.length, args.features, args.repeat, devices, None))]
     if torch.cuda.is_available() and not args.no_long:
-        parts.append(table(bench(args.long_pairs, args.long_length, args.features, max(1, args.repeat // 2),
-                                 devices[1:], args.peer_pairs),
-                           f"{args.long_pairs} pairs of length {args.long_length}, {args.features} feature(s) "
-                           f"(peers timed on {args.peer_pairs} pairs)"))
-    text = "\n".join(header) + "\n" + "\n\n".join(parts) + "\n"
+        cases.append((f"{args.long_pairs} pairs of length {args.long_length}, {args.features} feature(s) "
+                      f"(peers timed on {args.peer_pairs} pairs)",
+                      bench(args.long_pairs, args.long_length, args.features, max(1, args.repeat // 2), devices[1:],
+                            args.peer_pairs)))
+    text = "\n".join(header) + "\n" + "\n\n".join(table(rows, title) for title, rows in cases) + "\n"
     print(text)
     Path(args.out).write_text(text)
+    print(f"figure: {figure(cases, Path(args.out).with_suffix('.png'))}")
     return text
+
+
+def figure(cases, path: Path) -> Path:
+    """Horizontal bars of µs per pair (log scale), one panel per case, cost and cost + path side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(cases), figsize=(7 * len(cases), 0.45 * max(len(r) for _, r in cases) + 1.2),
+                             squeeze=False)
+    for ax, (title, rows) in zip(axes[0], cases, strict=True):
+        labels = [f"{name.replace('`', '')} — {what}" for name, what, *_ in rows]
+        ax.barh(range(len(rows)), [r[3] * 1e6 for r in rows],
+                color=["C0" if r[0].startswith("mmml") else "C7" for r in rows])
+        ax.set_yticks(range(len(rows)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("µs per pair (lower is faster)")
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":
