@@ -76,6 +76,10 @@ def plots(records: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path]:
             means = [np.mean(by_fraction[x]) for x in xs]
             stds = [np.std(by_fraction[x], ddof=1) if len(by_fraction[x]) > 1 else 0.0 for x in xs]
             ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=method)
+        chances = [r["metrics"]["test/clean/chance"] for r in records if r.get("family") == family
+                   and r.get("status") == "ok" and "test/clean/chance" in (r.get("metrics") or {})]
+        if chances:
+            ax.axhline(float(np.mean(chances)), color="grey", linestyle="--", linewidth=1, label="chance")
         ax.set_xscale("log")
         ax.set_xlabel("labelled fraction" if family != "hybrid" else "fraction of examples used as pairs")
         ax.set_ylabel(HEADLINE[family.split(" ")[0]].removeprefix("test/clean/"))
