@@ -21,7 +21,7 @@ PACKAGES = ("mmml", "torch", "torchaudio", "pytorch-lightning", "torchmetrics", 
             "hmmlearn", "numpy", "scipy")
 # overrides that do not define a table row (everything else that varies does)
 NOT_A_SETTING = ("seed", "model", "data", "experiment", "trainer", "resume", "hydra", "run_dir", "quick",
-                 "catch_errors", "threads")
+                 "catch_errors", "threads", "skip_missing_data")
 
 
 def package_versions() -> dict[str, str | None]:

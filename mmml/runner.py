@@ -32,6 +32,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mmml.checkpoint import AtomicLastCheckpoint
+from mmml.data.roots import MissingDataError
 from mmml.results import RECORD, git_revision, package_versions, read_record, setting_of, write_record
 
 log = logging.getLogger("mmml.run")
@@ -173,6 +174,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         record["metrics"] = dict(task.test_results)
         record["n_params"] = n_parameters(task)
         record["status"] = "ok"
+    except MissingDataError as err:
+        record["status"] = "skipped" if cfg.get("skip_missing_data") else "failed"
+        record["error"] = f"{type(err).__name__}: {err}"
+        log.warning("job %s: %s", record["status"], record["error"])
+        if not cfg.get("catch_errors", True):
+            raise
     except Exception as err:  # recorded, not fatal to a sweep
         record["status"] = "failed"
         record["error"] = f"{type(err).__name__}: {err}"

@@ -33,7 +33,7 @@ from mmml.tables import aggregate, build_table, metric_columns, short_metric
 
 log = logging.getLogger("mmml.survey")
 CHALLENGE_ORDER = ("representation", "translation", "alignment", "fusion", "colearning")
-JOB_DONE = re.compile(r"mmml\.run\]\[(INFO|ERROR)\] - .+ seed \S+: (ok|failed)")
+JOB_DONE = re.compile(r"mmml\.run\]\[(INFO|ERROR)\] - .+ seed \S+: (ok|failed|skipped)")
 
 
 def table_experiments(only: Sequence[str] | None = None) -> list[str]:
@@ -166,7 +166,7 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
     """Run the tables and write the report; returns the report's path."""
     out = Path(out).resolve()
     experiments = table_experiments(tables)
-    extra = [*(QUICK if quick else ()), *overrides]
+    extra = [*(QUICK if quick else ()), *(["skip_missing_data=true"] if data == "embedded" else []), *overrides]
     timings, codes, commands = {}, {}, {}
 
     def one(item):

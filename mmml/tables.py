@@ -64,6 +64,8 @@ def aggregate(records: Sequence[dict[str, Any]]) -> list[Row]:
     """Group records into rows, in challenge/family/method/dataset/setting order."""
     rows: dict[tuple, Row] = {}
     for rec in records:
+        if rec.get("status") == "skipped":  # listed apart by to_markdown, not a row
+            continue
         key = tuple(str(rec.get(k) or "") for k in KEY)
         row = rows.setdefault(key, Row(key))
         if rec.get("status") != "ok":
@@ -98,6 +100,13 @@ def _cost(row: Row, name: str) -> str:
     if n == 0:
         return "–"
     return f"{int(mean):,}" if name == "n_params" else f"{mean:.1f}"
+
+
+def skipped_note(records: Sequence[dict[str, Any]]) -> str:
+    """One line per method and data set whose runs were skipped (their data set was absent)."""
+    seen = dict.fromkeys(f"- {r.get('method')} on {r.get('dataset')}: {r.get('error')}" for r in records
+                         if r.get("status") == "skipped")
+    return ("\nSkipped (data set not available here):\n\n" + "\n".join(seen) + "\n") if seen else ""
 
 
 def to_markdown(rows: Sequence[Row], columns: Sequence[str], title: str = "") -> str:
@@ -214,7 +223,7 @@ def build_table(folders: Sequence[str | Path], out: str | Path, metrics: str | N
     columns = metric_columns(rows, metrics)
     headline = columns[0] if columns else None
     extra_plots, notes = challenge_extras(records, out)
-    md = to_markdown(rows, columns, title)
+    md = to_markdown(rows, columns, title) + skipped_note(records)
     paths = {"png": plot(rows, headline, out / "table.png", title)}
     if extra_plots or notes:
         md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in extra_plots) + "\n"

@@ -18,7 +18,7 @@ import torch
 from mmml.data.audio import LogMel, read_wav
 from mmml.data.avdigits import degraded_digit_images
 from mmml.data.datamodule import MultimodalDataModule
-from mmml.data.roots import data_root, require_dir
+from mmml.data.roots import MissingDataError, data_root, require_dir
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import DIGIT_WORDS_EN
 
@@ -37,7 +37,7 @@ def list_recordings(folder: Path, speakers: Sequence[str] | None = None) -> list
             continue
         out.append((path, int(m.group("digit")), m.group("speaker"), int(m.group("index"))))
     if not out:
-        raise FileNotFoundError(f"no FSDD recordings ('<digit>_<speaker>_<index>.wav') in {folder}"
+        raise MissingDataError(f"no FSDD recordings ('<digit>_<speaker>_<index>.wav') in {folder}"
                                 + (f" for speakers {list(speakers)}" if speakers else "")
                                 + "; point data.root at the folder holding fsdd/recordings")
     return out

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from mmml.data.datamodule import MultimodalDataModule
-from mmml.data.roots import data_root, require_dir
+from mmml.data.roots import MissingDataError, data_root, require_dir
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import DIGIT_WORDS_EN
 
@@ -30,7 +30,7 @@ def read_mfeat(folder, views: Sequence[str] = tuple(VIEWS)) -> tuple[dict[str, n
             raise ValueError(f"mfeat view {v!r} does not exist; choose from {list(VIEWS)}")
         path = folder / f"mfeat-{v}.csv"
         if not path.is_file():
-            raise FileNotFoundError(f"mfeat view file {path} is missing; point data.root at the folder holding "
+            raise MissingDataError(f"mfeat view file {path} is missing; point data.root at the folder holding "
                                     "mfeat/mfeat-<view>.csv")
         table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
         if table.ndim != 2 or table.shape[1] != VIEWS[v] + 1:

@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 
+class MissingDataError(FileNotFoundError):
+    """A real data set's files are not where ``data.root`` points."""
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Resolve the data root folder (not checked for existence)."""
     if root is None or str(root) == "":
@@ -17,6 +21,6 @@ def require_dir(path: Path, what: str, download_hint: bool = True) -> Path:
     """Return ``path`` if it is a folder, else raise naming it and the fix."""
     if not path.is_dir():
         hint = " or pass data.download=true to fetch it" if download_hint else ""
-        raise FileNotFoundError(f"{what} folder {path} does not exist; set data.root (or MMML_DATA) to the folder "
+        raise MissingDataError(f"{what} folder {path} does not exist; set data.root (or MMML_DATA) to the folder "
                                 f"that holds it{hint}")
     return path

@@ -86,3 +86,11 @@ def test_unknown_method_data_or_trainer_is_named_with_the_choices(tmp_path):
         out = _cli(tmp_path, override, "trainer.max_epochs=1")
         assert out.returncode != 0
         assert f"{override} does not exist. Available options for {group}:" in out.stderr
+
+
+def test_absent_real_data_is_failed_or_skipped_on_request(tmp_path):
+    args = ("model=fusion/early", "data=mfeat", f"data.root={tmp_path / 'none'}", "trainer.max_epochs=1")
+    failed = run(config(*args, f"run_dir={tmp_path / 'a'}"))
+    skipped = run(config(*args, "skip_missing_data=true", f"run_dir={tmp_path / 'b'}"))
+    assert failed["status"] == "failed" and skipped["status"] == "skipped"
+    assert "MissingDataError" in skipped["error"] and "data.root" in skipped["error"]

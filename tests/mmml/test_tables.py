@@ -70,3 +70,13 @@ def test_cli_reports_a_missing_folder(tmp_path, capsys):
         main([str(tmp_path / "nowhere"), "--out", str(tmp_path / "t")])
     assert err.value.code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_skipped_runs_are_listed_apart_not_as_rows(tmp_path):
+    _record(tmp_path / "a", "early", 0, 0.8)
+    write_record(tmp_path / "b", {"challenge": "fusion", "family": "model_agnostic", "method": "early",
+                                  "dataset": "mfeat", "seed": 0, "status": "skipped",
+                                  "error": "MissingDataError: mfeat folder x does not exist"})
+    md = build_table([tmp_path], tmp_path / "t")["md"].read_text()
+    assert "| mfeat |" not in md
+    assert "Skipped (data set not available here)" in md and "early on mfeat: MissingDataError" in md
