@@ -203,12 +203,20 @@ class MultistreamHMM:
             for c in self.classes_:
                 sel = np.flatnonzero(y == c)
                 data = np.concatenate([X[i, : L[i]] for i in sel])
-                try:
-                    row.append(self._new_hmm(k, data, L[sel], "scaling").fit(data, L[sel]))
-                except ValueError:  # scaled forward underflows with many dimensions per frame: log space
-                    row.append(self._new_hmm(k, data, L[sel], "log").fit(data, L[sel]))
+                row.append(self._fit_one(k, data, L[sel]))
             models.append(row)
         return models
+
+    def _fit_one(self, k: int, data: np.ndarray, lengths: np.ndarray) -> GaussianHMM:
+        """EM with hmmlearn's scaled forward-backward (fast); in log space when scaling under- or overflows
+        (it raises, or leaves non-finite parameters, with many dimensions per frame)."""
+        try:
+            hmm = self._new_hmm(k, data, lengths, "scaling").fit(data, lengths)
+            if all(np.isfinite(p).all() for p in (hmm.startprob_, hmm.transmat_, hmm.means_, hmm.covars_)):
+                return hmm
+        except ValueError:
+            pass
+        return self._new_hmm(k, data, lengths, "log").fit(data, lengths)
 
     def _new_hmm(self, k: int, data: np.ndarray, lengths: np.ndarray, implementation: str) -> GaussianHMM:
         """An HMM initialised by uniform segmentation: state ``j`` starts from the ``j``-th k-th of every

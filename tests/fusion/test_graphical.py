@@ -85,3 +85,12 @@ def test_errors_are_clear():
         MultistreamHMM().fit([(X1[:30], L1[:30]), s2], y)
     with pytest.raises(ValueError, match="fusion"):
         MultistreamHMM(fusion="early").fit(streams, y)
+
+
+def test_many_dimensions_per_frame_fall_back_to_log_space():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 15)
+    X = rng.normal(size=(30, 1, 900)) + 0.3 * y[:, None, None]  # one frame of 900 values: scaling underflows
+    model = MultistreamHMM(n_states=2, n_iter=3).fit([(X, np.ones(30, dtype=int))], y)
+    assert model.models_[0][0].implementation == "log"
+    assert np.isfinite(model.stream_scores([(X, np.ones(30, dtype=int))])).all()

@@ -8,8 +8,14 @@ import pytest
 from scipy.integrate import trapezoid
 
 from mmml.data.corruptions import Condition
-from mmml.robustness import (curve, effective_robustness, noise_levels, relative_robustness, robustness_conditions,
-                             robustness_rows)
+from mmml.robustness import (
+    curve,
+    effective_robustness,
+    noise_levels,
+    relative_robustness,
+    robustness_conditions,
+    robustness_rows,
+)
 
 
 def test_conditions_cover_noise_and_missing():
