@@ -62,7 +62,7 @@ class TranslationTask(MMMLTask):
         self.max_epochs = None if max_epochs is None else int(max_epochs)
         self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.judge_epochs, self.judge_hidden = int(judge_epochs), int(judge_hidden)
-        self.judge: nn.Module | None = None
+        self._judge: list[nn.Module] = []  # a list, so the judge is neither a parameter nor in checkpoints
         self.examples: dict[str, list[dict[str, str]]] = {}
         self._mask_generator: torch.Generator | None = None
 
@@ -121,8 +121,8 @@ class TranslationTask(MMMLTask):
     def _load_judge(self) -> None:
         """Train (or load from the cache) the recognition judge, for speech targets."""
         dm = self.trainer.datamodule
-        if self.judge is None and not target_is_text(self.direction, dm.specs):
-            self.judge = cached_judge(dm, self.judge_epochs, self.judge_hidden).to(self.device)
+        if not self._judge and not target_is_text(self.direction, dm.specs):
+            self._judge.append(cached_judge(dm, self.judge_epochs, self.judge_hidden).to(self.device))
 
     def on_test_end(self) -> None:
         """Write a few translations beside the result record (``translations.json``), for reports."""
@@ -141,7 +141,8 @@ class TranslationTask(MMMLTask):
             return
         ref = {"audio": batch["audio"], "audio_lengths": lengths_of(batch, "audio")}
         gen = {"audio": out["frames"], "audio_lengths": out["lengths"].clamp_min(1)}
-        heard, real = self.judge.translate(gen), self.judge.translate(ref)
+        judge = self._judge[0]
+        heard, real = judge.greedy(gen), judge.greedy(ref)
         self.collect(condition, mel_dtw=mel_dtw_distance(out["frames"], gen["audio_lengths"], ref["audio"],
                                                          ref["audio_lengths"]),
                      hyp=heard["tokens"], hyp_lengths=heard["lengths"], ref=batch["text"],
