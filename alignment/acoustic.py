@@ -27,8 +27,8 @@ __all__ = ["AcousticEncoder", "step_spans"]
 
 
 class AcousticEncoder(nn.Module):
-    """Conv1d (kernel 5, ``stride``), then a dilated Conv1d (kernel 5) per entry of ``dilations``, each with
-    ReLU and a residual connection; then, with ``rnn=True``, a bidirectional GRU.
+    """Conv1d (kernel max(5, 2 ``stride`` + 1), ``stride``), then a dilated Conv1d (kernel 5) per entry of
+    ``dilations``, each with ReLU and a residual connection; then, with ``rnn=True``, a bidirectional GRU.
 
     Args:
         n_features: features per input frame. hidden: channels (and GRU size per direction).
@@ -42,7 +42,8 @@ class AcousticEncoder(nn.Module):
         if stride < 1:
             raise ValueError(f"stride={stride}; use a subsampling factor >= 1")
         self.stride = int(stride)
-        self.front = nn.Sequential(nn.Conv1d(n_features, hidden, 5, stride=stride, padding=2), nn.ReLU())
+        kernel = max(5, 2 * self.stride + 1)  # wide enough that no frame is skipped
+        self.front = nn.Sequential(nn.Conv1d(n_features, hidden, kernel, stride=stride, padding=kernel // 2), nn.ReLU())
         self.layers = nn.ModuleList(nn.Sequential(nn.Conv1d(hidden, hidden, 5, padding=2 * d, dilation=d), nn.ReLU())
                                     for d in dilations)
         self.dropout = nn.Dropout(dropout)

@@ -6,7 +6,8 @@ alignment is latent: when the decoder is forced through the known transcript, th
 the encoder steps while emitting each word, (L, S), is read out as word spans by
 
 - :func:`monotonic_readout` (default): the monotonic segmentation of the steps into the L words that
-  maximises the summed log attention (Viterbi through a left-to-right chain of the words);
+  maximises the summed log attention (Viterbi through a left-to-right chain of the words), optionally
+  with silences where no word attends more than uniformly;
 - :func:`argmax_readout`: each word at its attention peak (peaks kept in order), boundaries half-way
   between consecutive peaks.
 
@@ -46,19 +47,33 @@ def _check_attention(att: Tensor) -> np.ndarray:
     return a
 
 
-def monotonic_readout(att: Tensor) -> Tensor:
+def monotonic_readout(att: Tensor, silence: bool = False) -> Tensor:
     """Spans (L, 2) of the monotonic segmentation of S steps into L words maximising sum log att[word, step].
 
-    Every word gets at least one step and the words tile the steps in order.
+    Every word gets at least one step, in order. Without ``silence`` the words tile the steps; with it, an
+    optional silence may come before, between and after the words, scored log(1 / S) per step: a step is
+    left to silence where no word attends to it more than uniform attention would.
     """
     a = _check_attention(att)
-    n_words = a.shape[0]
+    n_words, n_steps = a.shape
+    log_att = np.log(np.clip(a.T, 1e-30, None))
+    if not silence:
+        chain = np.eye(n_words) + np.eye(n_words, k=1)  # stay or move one word on
+        start, final, words, emit = np.eye(n_words)[0], n_words - 1, np.arange(n_words), log_att
+    else:  # states: sil, w1, sil, w2, ..., wL, sil; a silence may be skipped
+        n = 2 * n_words + 1
+        chain = np.eye(n) + np.eye(n, k=1)
+        chain[np.arange(1, n - 2, 2), np.arange(3, n, 2)] = 1.0  # word k -> word k+1 directly
+        start, final = (np.arange(n) < 2).astype(float), [n - 2, n - 1]
+        words = np.full(n, -1)
+        words[1::2] = np.arange(n_words)
+        emit = np.full((n_steps, n), -np.log(n_steps))
+        emit[:, 1::2] = log_att
     with np.errstate(divide="ignore"):
-        log_trans = np.log(np.eye(n_words) + np.eye(n_words, k=1))  # stay or move one word on
-        log_start = np.log(np.eye(n_words)[0])
-    _, states = viterbi(np.log(np.clip(a.T, 1e-30, None)), log_start, log_trans, final_state=n_words - 1)
-    ends = np.searchsorted(states, np.arange(n_words), side="right")
-    return tiling_spans(torch.from_numpy(ends))
+        _, states = viterbi(emit, np.log(start), np.log(chain), final_state=final)
+    owner = words[states]
+    steps = np.arange(n_steps)
+    return torch.tensor([[steps[owner == k].min(), steps[owner == k].max() + 1] for k in range(n_words)])
 
 
 def argmax_readout(att: Tensor) -> Tensor:
@@ -79,23 +94,29 @@ class AttentionAligner(nn.Module):
         specs: the data set's modalities. modality: the frames; transcript: the token modality decoded.
         hidden: encoder and decoder width. stride, dilations, rnn, dropout: the
             :class:`~alignment.acoustic.AcousticEncoder` (stride sets the attention's resolution).
-        location: channels of location-aware attention (Chorowski et al. 2015: the previous step's attention,
-            convolved with a ``location_kernel``-wide filter, enters the scores); 0 = content-based only
-            (Bahdanau et al. 2015).
-        readout: ``"monotonic"`` or ``"argmax"`` (see the module).
+        attention: ``"additive"`` (Bahdanau et al. 2015: content-based scores) or ``"gmm"`` (Graves 2013,
+            "Generating sequences with recurrent neural networks": a mixture of ``mixtures`` Gaussians over
+            the steps whose means only move forward, in the normalised form of Battenberg et al. 2020;
+            monotonic by construction, it reads no content to decide where to look, only how far to move).
+        location: channels of location-aware additive attention (Chorowski et al. 2015: the previous step's
+            attention, convolved with a ``location_kernel``-wide filter, enters the scores); 0 = content only.
+        readout: ``"monotonic"`` or ``"argmax"`` (see the module). silence: let the monotonic readout leave
+            steps to silence between the words.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modality: str = "audio", transcript: str = "text",
                  hidden: int = 64, stride: int = 2, dilations: Sequence[int] = (1, 2, 4), rnn: bool = False,
-                 dropout: float = 0.1, location: int = 0, location_kernel: int = 15,
-                 readout: str = "monotonic") -> None:
+                 dropout: float = 0.1, attention: str = "additive", mixtures: int = 3, location: int = 0,
+                 location_kernel: int = 15, readout: str = "monotonic", silence: bool = True) -> None:
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"readout={readout!r}; choose one of {sorted(READOUTS)}")
+        if attention not in ("additive", "gmm"):
+            raise ValueError(f"attention={attention!r}; choose 'additive' or 'gmm'")
         vocab = specs[transcript].vocab
         if not vocab:
             raise ValueError(f"modality {transcript!r} has no vocabulary; the decoder emits tokens")
-        self.modality, self.transcript, self.readout = modality, transcript, readout
+        self.modality, self.transcript, self.readout, self.silence = modality, transcript, readout, silence
         self.encoder = AcousticEncoder(specs[modality].feature_dim, hidden, stride, dilations, rnn, dropout)
         self.proj = nn.Linear(self.encoder.out_features, hidden)
         self.location = None
@@ -107,7 +128,29 @@ class AttentionAligner(nn.Module):
         self.cell = nn.GRUCell(2 * hidden, hidden)
         self.att_q, self.att_k = nn.Linear(hidden, hidden, bias=False), nn.Linear(hidden, hidden)
         self.att_v = nn.Linear(hidden, 1, bias=False)
+        self.gmm = None
+        if attention == "gmm":  # (weight, width, step) per mixture; widths and steps start at 16 frames
+            self.gmm = nn.Linear(hidden, 3 * mixtures)
+            with torch.no_grad():
+                self.gmm.bias[mixtures:].fill_(float(torch.log(torch.expm1(torch.tensor(16.0 / stride)))))
         self.out = nn.Linear(2 * hidden, len(vocab))
+
+    def _attend(self, h: Tensor, keys: Tensor, mask: Tensor, att: Tensor, mean: Tensor) -> tuple[Tensor, Tensor]:
+        """One step's attention (B, S) from the decoder state, and the GMM means (B, K) (unused if additive)."""
+        if self.gmm is not None:
+            w, width, step = self.gmm(h).chunk(3, -1)
+            mean = mean + F.softplus(step)
+            width = F.softplus(width) + 1e-3
+            pos = torch.arange(mask.shape[1], device=h.device, dtype=h.dtype)[None, :, None]
+            z = (pos - mean[:, None]) / width[:, None]
+            dens = w.softmax(-1)[:, None] * torch.exp(-0.5 * z**2) / width[:, None]
+            att = dens.sum(-1).masked_fill(~mask, 0.0)
+            return att / att.sum(-1, keepdim=True).clamp_min(1e-12), mean
+        energy = keys + self.att_q(h)[:, None]
+        if self.location is not None:
+            energy = energy + self.att_loc(self.location(att[:, None]).transpose(1, 2))
+        scores = self.att_v(torch.tanh(energy)).squeeze(-1)
+        return scores.masked_fill(~mask, float("-inf")).softmax(-1), mean
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         """Teacher-forced decoding of the transcript then ``<eos>``: log-probs (B, L+1, V), attention
@@ -126,12 +169,9 @@ class AttentionAligner(nn.Module):
         logps, atts = [], []
         att = mem.new_zeros(mem.shape[:2])
         att[:, 0] = 1.0  # the previous attention before the first word: at the start
+        mean = mem.new_zeros(b, self.gmm.out_features // 3 if self.gmm is not None else 1)
         for t in range(gold.shape[1]):
-            energy = keys + self.att_q(h)[:, None]
-            if self.location is not None:
-                energy = energy + self.att_loc(self.location(att[:, None]).transpose(1, 2))
-            scores = self.att_v(torch.tanh(energy)).squeeze(-1)
-            att = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+            att, mean = self._attend(h, keys, mask, att, mean)
             ctx = torch.einsum("bs,bsh->bh", att, mem)
             h = self.cell(torch.cat([self.embed(inputs[:, t]), ctx], -1), h)
             logps.append(self.out(torch.cat([h, ctx], -1)).log_softmax(-1))
@@ -154,6 +194,8 @@ class AttentionAligner(nn.Module):
     @torch.no_grad()
     def align(self, batch: dict[str, Tensor]) -> Tensor:
         frames = lengths_of(batch, self.modality)
-        spans = [step_spans(READOUTS[self.readout](a), self.encoder.stride, int(frames[i]))
+        readout = READOUTS[self.readout]
+        extra = {"silence": self.silence} if self.readout == "monotonic" else {}
+        spans = [step_spans(readout(a, **extra), self.encoder.stride, int(frames[i]))
                  for i, a in enumerate(self.attention(batch))]
         return pad_spans(spans, batch[self.transcript].shape[1]).to(batch[self.modality].device)

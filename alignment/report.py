@@ -27,7 +27,7 @@ from .task import EXAMPLE_FILE
 
 __all__ = ["notes", "plots", "summarise"]
 METRICS = ("boundary_mae_ms", "within_20ms", "within_50ms", "frame_accuracy", "ms_per_pair")
-ORDER = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention")
+ORDER = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention", "attention_gmm")
 
 
 def _supervision(rec: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from mmml.io import load_tensors
 from mmml.results import find_records
 from mmml.runner import build, run
 
-METHODS = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention")
+METHODS = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention", "attention_gmm")
 
 
 def test_task_scores_the_whole_split_and_writes_an_example(digit_data, tmp_path):
