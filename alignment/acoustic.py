@@ -8,7 +8,7 @@ T' = ceil(T / stride) for the longest valid input (padding beyond it is cut), an
 :class:`alignment.supervised.CTCAligner` puts a CTC output layer on it;
 :class:`alignment.implicit.AttentionAligner` attends over it.
 
-Example:
+Examples:
     >>> import torch
     >>> enc = AcousticEncoder(40, hidden=8, stride=2)
     >>> h, n = enc(torch.zeros(3, 20, 40), torch.tensor([11, 5, 1]))

@@ -45,7 +45,7 @@ def merge_tokens(tokens: Tensor, scores: Tensor, blank: int = 0) -> list[TokenSp
 
     Uses ``torchaudio.functional.merge_tokens`` where it exists; this fallback gives the same spans.
 
-    Example:
+    Examples:
         >>> [(s.token, s.start, s.end) for s in merge_tokens(torch.tensor([0, 3, 3, 0, 3, 5]), torch.ones(6))]
         [(3, 1, 3), (3, 4, 5), (5, 5, 6)]
     """
@@ -95,7 +95,7 @@ def ctc_forced_align(log_probs: Tensor, tokens: Sequence[int], blank: int = 0) -
 
     Graves et al. (2006); Viterbi by ``torchaudio.functional.forced_align``. Needs T >= L + repeats.
 
-    Example:
+    Examples:
         >>> lp = torch.log(torch.tensor([[.9, .1, 0.], [.1, .9, 0.], [.8, .1, .1], [.1, 0., .9]]) + 1e-6)
         >>> path, spans = ctc_forced_align(lp, [1, 2])
         >>> path.tolist(), [(s.token, s.start, s.end) for s in spans]
@@ -133,7 +133,7 @@ def ctc_word_alignment(log_probs: Tensor, words: Sequence[int] | Sequence[Sequen
     Returns:
         a :class:`CTCAlignment`; ``boundaries`` follows the data contract's ``<m>_boundaries``.
 
-    Example:
+    Examples:
         >>> lp = torch.log(torch.tensor([[.1, .9, 0.], [.9, .1, 0.], [.9, 0., .1], [.9, 0., .1],
         ...                               [.1, 0., .9], [.9, .1, 0.]]) + 1e-6)
         >>> ctc_word_alignment(lp, [1, 2]).boundaries.tolist()

@@ -61,7 +61,7 @@ def cca(a: Tensor, b: Tensor, n_components: int, reg: float = 1e-6) -> tuple[Ten
         ``(wa (dx, k), wb (dy, k), corr (k,))``: ``a @ wa`` and ``b @ wb`` have unit variance and
         correlations ``corr`` in decreasing order.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0); z = torch.randn(200, 1, generator=g, dtype=torch.float64)
         >>> a = torch.cat([z, torch.randn(200, 2, generator=g, dtype=torch.float64)], 1)
         >>> wa, wb, corr = cca(a - a.mean(0), 2 * z - (2 * z).mean(0), 1)
@@ -132,7 +132,7 @@ class CanonicalTimeWarping(BaseEstimator):
     iteration), ``n_iter_`` (the iteration whose fit is kept: the lowest DTW cost). Like the paper's
     alternation it finds a local optimum near the uniform warping it starts from.
 
-    Example:
+    Examples:
         >>> t = np.linspace(0, 1, 60); z = np.sin(6 * t)
         >>> X = np.stack([z, -z], 1); Y = 3 * np.sin(6 * t ** 1.5)[:, None]
         >>> ctw = CanonicalTimeWarping().fit(X, Y)
@@ -228,7 +228,7 @@ class DeepCanonicalTimeWarping(nn.Module):
     Shapes: ``forward(x (N, dx), y (M, dy)) -> (N, k), (M, k)``; ``fit(X, Y)`` takes one pair or lists;
     ``align(X, Y)`` returns one (L, 2) path per pair; ``paths_`` holds the fitted pairs' paths.
 
-    Example:
+    Examples:
         >>> t = np.linspace(0, 1, 50); z = np.sin(6 * t)
         >>> X = np.stack([z, z ** 2], 1); Y = np.tanh(2 * np.sin(6 * t ** 1.3))[:, None]
         >>> m = DeepCanonicalTimeWarping(2, 1, n_components=1, max_iter=2, epochs=20, random_state=0).fit(X, Y)

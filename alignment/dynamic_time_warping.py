@@ -278,7 +278,7 @@ def dtw(x: Tensor, y: Tensor, x_lengths: Tensor | Sequence[int] | None = None,
     Returns:
         cost (B,) (a scalar for one sequence), or ``(cost, paths)`` with ``return_path=True``.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([0.0, 1.0, 2.0]); y = torch.tensor([0.0, 1.0, 1.0, 2.0])
         >>> cost, path = dtw(x, y, return_path=True)
         >>> float(cost), path.tolist()
@@ -326,7 +326,7 @@ def dtw_from_cost(cost: Tensor, x_lengths: Tensor | Sequence[int] | None = None,
     Returns:
         cost (B,) (a scalar for one matrix), or ``(cost, paths)`` with ``return_path=True``.
 
-    Example:
+    Examples:
         >>> c = torch.tensor([[0.0, 5.0], [5.0, 0.0], [5.0, 0.0]])
         >>> total, path = dtw_from_cost(c, return_path=True)
         >>> float(total), path.tolist()

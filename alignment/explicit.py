@@ -9,7 +9,7 @@ The families live in their own modules and are gathered here:
 - :mod:`alignment.ctc`: CTC forced alignment (torchaudio).
 - :mod:`alignment.metrics`: boundary error (ms), share within tolerance, frame accuracy.
 
-Example:
+Examples:
     >>> import torch
     >>> from alignment.explicit import dtw
     >>> float(dtw(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 0.0, 1.0])))

@@ -40,7 +40,7 @@ def viterbi(log_emission: np.ndarray, log_startprob: np.ndarray, log_transmat: n
 
     Returns ``(log_prob, states (T,))``; ties go to the lowest state index.
 
-    Example:
+    Examples:
         >>> le = np.log([[0.9, 0.1], [0.2, 0.8], [0.1, 0.9]])
         >>> lp, states = viterbi(le, np.array([0.0, -np.inf]), np.array([[np.log(0.5), np.log(0.5)], [-np.inf, 0.0]]))
         >>> states.tolist()
@@ -105,7 +105,7 @@ class HMMForcedAligner(BaseEstimator):
     ``[start, end)`` frames, (L, 2), as the data contract's ``<m>_boundaries``; without silence the
     words tile the frames.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0)
         >>> word = lambda m: np.repeat(np.asarray(m, float)[:, None], 4, 0) + 0.1 * rng.standard_normal((4 * len(m), 1))
         >>> a, b = [0.0, 1.0, 2.0], [5.0, 4.0, 3.0]

@@ -11,7 +11,7 @@ the encoder steps while emitting each word, (L, S), is read out as word spans by
 - :func:`argmax_readout`: each word at its attention peak (peaks kept in order), boundaries half-way
   between consecutive peaks.
 
-Example:
+Examples:
     >>> att = torch.tensor([[.7, .2, .1, 0.], [.1, .5, .3, .1], [0., .1, .2, .7]])
     >>> monotonic_readout(att).tolist(), argmax_readout(att).tolist()
     ([[0, 1], [1, 3], [3, 4]], [[0, 1], [1, 3], [3, 4]])

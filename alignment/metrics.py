@@ -77,7 +77,7 @@ def _last(b: Tensor) -> int:
 def frame_labels(bounds: Tensor | Sequence, n_frames: int) -> Tensor:
     """(n_frames,) index of the word each frame belongs to: -1 outside spans, ``len(ends)`` after the last end.
 
-    Example:
+    Examples:
         >>> frame_labels([2, 5], 6).tolist(), frame_labels([[1, 2], [3, 5]], 6).tolist()
         ([0, 0, 1, 1, 1, 2], [-1, 0, -1, 1, 1, -1])
     """
@@ -97,7 +97,7 @@ def boundary_errors_ms(pred, true, frame_rate: float) -> Tensor:
         pred, true: one utterance's (L,) ends or (L, 2) spans, a list of them, or (N, D, 2) padded spans.
         frame_rate: frames per second (100 for a 10 ms hop).
 
-    Example:
+    Examples:
         >>> boundary_errors_ms([3, 7, 10], [3, 9, 10], frame_rate=100).tolist()
         [0.0, 20.0, 0.0]
     """
@@ -113,7 +113,7 @@ def frame_accuracy(pred, true, n_frames: int | Sequence[int] | None = None, igno
     ``n_frames`` (per utterance) defaults to the larger of the two last ends. With
     ``ignore_silence``, only frames inside a reference word count.
 
-    Example:
+    Examples:
         >>> frame_accuracy([3, 7, 10], [3, 9, 10])
         0.8
     """
@@ -135,7 +135,7 @@ def alignment_scores(pred, true, frame_rate: float, n_frames: int | Sequence[int
                      tolerances_ms: Sequence[float] = (20.0, 50.0), ignore_silence: bool = False) -> dict[str, float]:
     """All alignment measures at once: ``boundary_mae_ms``, ``within_<tol>ms`` per tolerance, ``frame_accuracy``.
 
-    Example:
+    Examples:
         >>> alignment_scores([[3, 7, 10]], [[3, 9, 10]], frame_rate=100)
         {'boundary_mae_ms': 6.666666666666667, 'within_20ms': 1.0, 'within_50ms': 1.0, 'frame_accuracy': 0.8}
     """

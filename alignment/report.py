@@ -7,7 +7,7 @@ draws, per data set, the first test utterance of one run per aligner (``alignmen
 :class:`alignment.task.AlignmentTask`): its log-mel spectrogram with the true word spans, and under it each
 aligner's path (word index against time) beside the true one, the attention behind the implicit aligner's.
 
-Example:
+Examples:
     >>> from mmml.results import find_records  # doctest: +SKIP
     >>> print(notes(find_records(["multirun/..."])))  # doctest: +SKIP
 """

@@ -4,7 +4,7 @@ The glue between the data contract (``<m>_boundaries``: (N, D, 2) ``[start, end)
 ``text`` token ids with ``text_lengths``) and the aligners: what each aligner reads (transcripts, word
 and pause examples of the training split) and how it writes its answer (spans, padded the same way).
 
-Example:
+Examples:
     >>> import torch
     >>> warp_spans(torch.tensor([[0, 0], [1, 1], [2, 1], [3, 2], [4, 3]]), torch.tensor([[0, 2], [3, 5]]), 4).tolist()
     [[0, 1], [2, 4]]
@@ -78,7 +78,7 @@ def cut_segments(x: Tensor, lengths: Tensor, bounds: Tensor, words: list[list[in
 def uniform_spans(n_frames: int, n_words: int) -> Tensor:
     """(n_words, 2) spans splitting ``[0, n_frames)`` into equal parts (the baseline that knows nothing).
 
-    Example:
+    Examples:
         >>> uniform_spans(10, 3).tolist()
         [[0, 3], [3, 7], [7, 10]]
     """
@@ -91,7 +91,7 @@ def uniform_spans(n_frames: int, n_words: int) -> Tensor:
 def tiling_spans(ends: Tensor | Sequence[int]) -> Tensor:
     """Word end frames (L,) tiling ``[0, ends[-1])`` -> (L, 2) spans with no silence between words.
 
-    Example:
+    Examples:
         >>> tiling_spans([2, 5, 9]).tolist()
         [[0, 2], [2, 5], [5, 9]]
     """

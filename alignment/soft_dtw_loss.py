@@ -125,7 +125,7 @@ def soft_dtw_from_cost(cost: Tensor, gamma: float = 1.0, x_lengths: Tensor | Seq
     Returns:
         (B,) values (a scalar for one matrix).
 
-    Example:
+    Examples:
         >>> c = torch.tensor([[1.0, 5.0], [5.0, 1.0]], requires_grad=True)
         >>> v = soft_dtw_from_cost(c, gamma=0.01); v.backward()
         >>> round(v.item(), 3), c.grad.tolist()
@@ -162,7 +162,7 @@ def soft_dtw(x: Tensor, y: Tensor, gamma: float = 1.0, x_lengths: Tensor | Seque
     Cuturi & Blondel (2017). Shapes as :func:`alignment.dynamic_time_warping.dtw`: (B, N, D) and (B, M, D), or single
     sequences (N, D)/(N,); returns (B,) or a scalar. For other local costs use :func:`soft_dtw_from_cost`.
 
-    Example:
+    Examples:
         >>> x = torch.zeros(2, 5, 3, requires_grad=True); y = torch.ones(2, 4, 3)
         >>> soft_dtw(x, y, gamma=0.1).sum().backward(); tuple(x.grad.shape)
         (2, 5, 3)
@@ -197,7 +197,7 @@ class SoftDTWLoss(nn.Module):
 
     Shapes: ``forward(x (B, N, D), y (B, M, D), x_lengths=None, y_lengths=None)`` -> scalar, or (B,).
 
-    Example:
+    Examples:
         >>> loss = SoftDTWLoss(gamma=0.1, normalize=True)
         >>> x = torch.randn(4, 20, 2, requires_grad=True)
         >>> loss(x, x.detach()).abs().item() < 1e-6

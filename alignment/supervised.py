@@ -11,7 +11,7 @@ Both follow the aligner interface of :class:`alignment.task.AlignmentTask`: ``al
 ``[start, end)`` frames of ``batch[modality]``, -1 padded like ``<modality>_boundaries``; the HMM is fitted
 by ``fit_examples(train_split)``, the CTC model trained on ``loss(batch)``.
 
-Example:
+Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
     >>> from mmml.data.spec import ModalitySpec
     >>> specs = {"audio": ModalitySpec("audio", "sequence", (120, 40), frame_rate=62.5),
@@ -110,7 +110,7 @@ class HMMAligner(nn.Module):
 def spell(vocab: Sequence[str], units: str) -> tuple[list[list[int]], list[str]]:
     """Each token id's CTC classes (1 + unit index; specials get none) and the unit inventory.
 
-    Example:
+    Examples:
         >>> spell(["<pad>", "<unk>", "<bos>", "<eos>", "two", "six"], "letters")
         ([[], [], [], [], [4, 5, 2], [3, 1, 6]], ['i', 'o', 's', 't', 'w', 'x'])
     """

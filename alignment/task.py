@@ -16,7 +16,7 @@ At test, per condition, whole-split measures (:func:`alignment.metrics.alignment
 spans (and the attention, for attention aligners) are written to ``<run dir>/alignment_example.pt`` for
 :mod:`alignment.report`.
 
-Example:
+Examples:
     >>> from alignment.unsupervised import UniformAligner
     >>> task = AlignmentTask(UniformAligner())
 """

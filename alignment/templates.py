@@ -6,7 +6,7 @@
   L-BFGS-B (``scipy.optimize.minimize``) from the mean template, with the gradient of our soft-DTW; the
   average that respects the examples' different timings instead of blurring them.
 
-Example:
+Examples:
     >>> import torch
     >>> xs = [torch.tensor([[0.0], [1.0], [0.0]]), torch.tensor([[0.0], [0.0], [1.0], [1.0], [0.0]])]
     >>> mean_template(xs).shape  # the median length of 3 and 5 frames

@@ -13,7 +13,7 @@
 Each has ``align(batch) -> (B, D, 2)`` ``[start, end)`` frames (-1 padded) and, when it learns something,
 ``fit_examples(train_split)`` (see :class:`alignment.task.AlignmentTask`).
 
-Example:
+Examples:
     >>> import torch
     >>> UniformAligner().align({"audio": torch.zeros(1, 9, 2), "text": torch.tensor([[5, 6, 7]])})[0].tolist()
     [[0, 3], [3, 6], [6, 9]]

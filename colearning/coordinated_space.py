@@ -9,7 +9,7 @@ had no public contrastive loss when co-learning was built; swap these for its pu
   the recall@K of cross-modal retrieval papers) and the median rank of the first relevant item,
   with relevance given by labels (checked against ``torchmetrics.retrieval.RetrievalHitRate``).
 
-Example:
+Examples:
     >>> a = torch.eye(4)
     >>> float(info_nce(a, a, temperature=0.01)) < 1e-6
     True

@@ -34,7 +34,7 @@ class PivotBridge(nn.Module):
     Shapes: batch dict -> ``{modality: (B, dim) embedding}`` for ``source`` and ``target``;
     :meth:`loss` (batch) -> scalar.
 
-    Example:
+    Examples:
         >>> specs = {m: ModalitySpec(m, "vector", (4,)) for m in ("image", "audio", "text")}
         >>> net = PivotBridge(specs)
         >>> batch = {m: torch.randn(6, 4) for m in specs}

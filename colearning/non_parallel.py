@@ -136,7 +136,7 @@ class DeViSE(_ZeroShotNet):
 
     Shapes: batch dict -> ``{"scores": (B, C) dot products with every class embedding, "embedding": (B, d)}``.
 
-    Example:
+    Examples:
         >>> net = DeViSE({"image": ModalitySpec("image", "image", (1, 8, 8))}, 10)
         >>> net({"image": torch.zeros(3, 1, 8, 8)})["scores"].shape
         torch.Size([3, 10])
@@ -173,7 +173,7 @@ class ConSE(_ZeroShotNet):
     Shapes: batch dict -> ``{"logits": (B, C), "scores": (B, C) cosine similarities, "embedding": (B, d)}``;
     ``seen`` masks the logits (unseen classes get probability 0) when given to :meth:`forward`.
 
-    Example:
+    Examples:
         >>> net = ConSE({"image": ModalitySpec("image", "image", (1, 8, 8))}, 10)
         >>> net({"image": torch.zeros(3, 1, 8, 8)})["scores"].shape
         torch.Size([3, 10])

@@ -78,7 +78,7 @@ class CoTraining(ClassifierMixin, BaseEstimator):
     Shapes: ``fit(Xs, y)`` with ``Xs`` a list of ``(n, d_v)`` arrays and ``y`` ``(n,)``, ``-1`` for
     unlabelled; ``predict_proba(Xs) -> (n, n_classes)``.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0)
         >>> y = np.repeat([0, 1, 2], 20); X = y[:, None] + rng.normal(0, 0.3, (60, 2))
         >>> y_obs = np.where(np.arange(60) % 10 == 0, y, -1)
@@ -253,7 +253,7 @@ class HelperTransfer(nn.Module):
 
     Shapes: batch dict -> ``{"logits": (B, C), "aux_loss": scalar (training with a helper)}``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> specs = {"image": ModalitySpec("image", "image", (1, 8, 8)),
         ...          "audio": ModalitySpec("audio", "vector", (5,))}

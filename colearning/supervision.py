@@ -6,7 +6,7 @@ marking them in the train split with ``label_present`` (the data contract's ``<m
 read as "the label of this example is observed"). Pairs are hidden the same way, through
 ``<modality>_present``. Validation and test splits are never touched.
 
-Example:
+Examples:
     >>> labelled_mask(torch.tensor([0, 0, 0, 0, 1, 1]), 0.5, seed=0).tolist()
     [False, False, True, True, True, False]
 """

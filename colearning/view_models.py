@@ -5,7 +5,7 @@ the cross-entropy plus an L2 penalty ``alpha * ||W||^2 / (2 n)`` on the weights,
 scikit-learn's ``MLPClassifier``. Without hidden layers it is multinomial logistic regression, and
 converges to scikit-learn's ``LogisticRegression(C=1/alpha)`` (checked in the tests).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> X = np.r_[np.zeros((5, 2)), np.ones((5, 2))]; y = np.r_[np.zeros(5), np.ones(5)].astype(int)
     >>> TorchViewClassifier(hidden=(), random_state=0).fit(X, y).predict(X).tolist() == y.tolist()

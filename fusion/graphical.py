@@ -35,7 +35,7 @@ Stream = tuple[np.ndarray, np.ndarray]  # frames (n, T, F) and lengths (n,)
 def stream_from_batch(batch: dict[str, Tensor], modality: str) -> Stream | None:
     """``(frames (n, T, F), lengths (n,))`` of one modality, ``None`` when it was dropped.
 
-    Example:
+    Examples:
         >>> X, L = stream_from_batch({"image": torch.zeros(2, 1, 8, 6)}, "image")
         >>> X.shape, L.tolist()
         ((2, 6, 8), [6, 6])
@@ -135,7 +135,7 @@ class MultistreamHMM:
 
     Fitted: ``models_[s][c]`` (hmmlearn ``GaussianHMM``), ``weights_`` (S,), ``classes_``, ``n_params_``.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0); y = np.repeat([0, 1], 10)
         >>> X = rng.normal(size=(20, 6, 2)) + y[:, None, None]; L = np.full(20, 6)
         >>> model = MultistreamHMM(n_states=2, n_iter=5).fit([(X, L)], y)

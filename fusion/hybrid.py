@@ -29,7 +29,7 @@ class HybridFusion(nn.Module):
     Shapes: batch dict -> ``{"logits": (B, C) combined log-probabilities, "aux_loss": scalar (training),
     "heads": {name: (B, C) log-probabilities}}``; heads are named ``fused@<depth>`` and the modalities.
 
-    Example:
+    Examples:
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> net = HybridFusion(specs, num_classes=4, hidden=8, fuse_at=(1, 2))
         >>> sorted(net({"a": torch.zeros(5, 3), "b": torch.zeros(5, 2)})["heads"])

@@ -37,7 +37,7 @@ def kernel(X: Tensor, Y: Tensor, kind: str, gamma: float = 1.0, degree: int = 2,
 
     ``linear``: ``<x, y>``; ``rbf``: ``exp(-gamma ||x - y||^2)``; ``poly``: ``(gamma <x, y> + coef0)^degree``.
 
-    Example:
+    Examples:
         >>> kernel(torch.eye(2), torch.eye(2), "rbf", gamma=0.5)
         tensor([[1.0000, 0.3679],
                 [0.3679, 1.0000]])
@@ -139,7 +139,7 @@ def easymkl_gamma(K: Tensor, Y: Tensor, lam: float = 0.1, max_iter: int = 1000, 
 def easymkl_weights(kernels: Any, y: Any, lam: float = 0.1, **solver: Any) -> Tensor:
     """EasyMKL kernel weights ``(R,)`` (non-negative, sum 1) for kernels ``(R, n, n)`` and labels ``(n,)``.
 
-    Example:
+    Examples:
         >>> X = torch.randn(20, 2, dtype=torch.float64); y = (X[:, 0] > 0).long()
         >>> w = easymkl_weights([kernel(X[:, :1], X[:, :1], "linear"), kernel(X[:, 1:], X[:, 1:], "linear")], y)
         >>> bool(w[0] > w[1])
@@ -177,7 +177,7 @@ class MultipleKernelFusion:
     Fitted: ``weights_`` (R,), ``kernel_names_``, ``svm_``, ``classes_``, ``n_params_``.
     A view missing at prediction time contributes its kernels' training means (the expected kernel value).
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0); y = rng.integers(0, 2, 40)
         >>> Xs = [rng.normal(size=(40, 3)) + y[:, None], rng.normal(size=(40, 2))]
         >>> MultipleKernelFusion().fit(Xs, y).predict_proba(Xs).shape

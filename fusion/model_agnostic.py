@@ -66,7 +66,7 @@ class UnimodalEncoders(nn.Module):
 class Unimodal(nn.Module):
     """A single-modality classifier (encoder + linear head): the baseline every fusion must beat.
 
-    Example:
+    Examples:
         >>> net = Unimodal({"image": ModalitySpec("image", "image", (1, 8, 8))}, num_classes=10, modality="image")
         >>> net({"image": torch.zeros(2, 1, 8, 8)}).shape
         torch.Size([2, 10])

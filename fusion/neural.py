@@ -26,7 +26,7 @@ def tensor_product(feats: list[Tensor]) -> Tensor:
 
     Shapes: ``M`` tensors ``(B, d_m)`` -> ``(B, prod_m (d_m + 1))``.
 
-    Example:
+    Examples:
         >>> tensor_product([torch.tensor([[2.0]]), torch.tensor([[3.0]])])
         tensor([[6., 2., 3., 1.]])
     """
@@ -72,7 +72,7 @@ class TensorFusion(_FusionClassifier):
 
     Shapes: batch dict -> logits ``(B, num_classes)``; ``fusion_layer`` maps ``(B, prod(d_m + 1))`` to ``(B, post)``.
 
-    Example:
+    Examples:
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> net = TensorFusion(specs, num_classes=4, hidden=5)
         >>> net({"a": torch.zeros(2, 3), "b": torch.zeros(2, 2)}).shape
@@ -100,7 +100,7 @@ class LowRankFusion(_FusionClassifier):
     Args: as :class:`TensorFusion`, with ``hidden`` the size of every modality vector and ``rank`` the
     number of factors; ``factors[m]`` has shape ``(rank, d_m + 1, post)``.
 
-    Example:
+    Examples:
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> net = LowRankFusion(specs, num_classes=4, hidden=5, rank=2)
         >>> net({"a": torch.zeros(2, 3), "b": torch.zeros(2, 2)}).shape
@@ -152,7 +152,7 @@ class GatedFusion(nn.Module):
 
     Shapes: batch dict -> ``{"logits": (B, C), "gates": (B, M)}``.
 
-    Example:
+    Examples:
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> net = GatedFusion(specs, num_classes=4, hidden=8)
         >>> net({"a": torch.zeros(2, 3), "b": torch.zeros(2, 2)})["gates"].shape

@@ -32,7 +32,7 @@ class StackedLateFusion:
 
     Fitted: ``base_`` (one fitted classifier per view), ``meta_``, ``classes_``.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0); y = rng.integers(0, 3, 60)
         >>> Xs = [rng.normal(size=(60, 4)) + y[:, None], rng.normal(size=(60, 2))]
         >>> StackedLateFusion().fit(Xs, y).predict_proba(Xs).shape

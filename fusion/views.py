@@ -15,7 +15,7 @@ from torch import Tensor
 def pooled_view(batch: dict[str, Tensor], modality: str) -> np.ndarray | None:
     """``(n, d)`` float64 summary of one modality of a batch, ``None`` when it was dropped.
 
-    Example:
+    Examples:
         >>> b = {"audio": torch.ones(2, 3, 4), "audio_lengths": torch.tensor([3, 1])}
         >>> pooled_view(b, "audio").shape
         (2, 8)

@@ -125,7 +125,7 @@ ALTERNATIVES = {"mlp": VectorEncoder, "cnn": ImageEncoder, "conv1d": SequenceCon
 def build_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **kwargs) -> nn.Module:
     """The default encoder for ``spec.kind`` (or ``kind``: mlp, cnn, conv1d, gru, tokens), output ``out_dim``.
 
-    Example:
+    Examples:
         >>> enc = build_encoder(ModalitySpec("image", "image", (1, 8, 8)), 16)
         >>> enc(torch.zeros(2, 1, 8, 8)).shape
         torch.Size([2, 16])

@@ -13,7 +13,7 @@ protocol multiplies test passes, not training runs:
   MultiBench measures it against late fusion). The baseline's curve is read from records of the
   same sweep (same data set, same seed where it exists), never from numbers stored in code.
 
-Example:
+Examples:
     >>> robustness_conditions(["image", "audio"], steps=2)
     ['clean', 'image:noise@0.5', 'image:noise@1', 'image:drop', 'audio:noise@0.5', 'audio:noise@1', 'audio:drop']
 """
@@ -85,7 +85,7 @@ def curve(metrics: Mapping[str, float], modality: str, metric: str = "acc") -> t
 def relative_robustness(levels: Sequence[float], values: Sequence[float]) -> float:
     """Area under the curve divided by the span of levels (the mean value over the noise range).
 
-    Example:
+    Examples:
         >>> relative_robustness([0.0, 0.5, 1.0], [1.0, 0.5, 0.0])
         0.5
     """
@@ -104,7 +104,7 @@ def effective_robustness(levels: Sequence[float], values: Sequence[float], base_
 
     Positive: the model loses less than the baseline as noise rises. Both curves need the same levels.
 
-    Example:
+    Examples:
         >>> effective_robustness([0, 1], [0.9, 0.7], [0, 1], [0.8, 0.4])
         0.1
     """

@@ -80,7 +80,7 @@ def dcca_correlation(x: Tensor, y: Tensor, n_components: int | None = None, reg:
     top ``n_components`` canonical correlations (all of them, the trace norm of ``T``, when ``None``).
     Finite with a finite gradient for any batch size >= 2 when ``reg > 0``.
 
-    Example:
+    Examples:
         >>> x = torch.randn(50, 3, dtype=torch.float64)
         >>> round(float(dcca_correlation(x, 2 * x, reg=0.0)), 6)
         3.0
@@ -112,7 +112,7 @@ class CCA:
         canonical_correlations_: ``(k,)`` on the training data, decreasing. weights_: ``[(dx, k), (dy, k)]``.
         means_: the training means of each view.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0); z = rng.normal(size=(200, 1))
         >>> Xs = [np.hstack([z, rng.normal(size=(200, 2))]), np.hstack([z + 0.1 * rng.normal(size=(200, 1)),
         ...       rng.normal(size=(200, 3))])]

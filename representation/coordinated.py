@@ -104,7 +104,7 @@ class CCAEmbedding(CoordinatedModel):
 
     Shapes: ``embed(batch) -> {m: (B, dim)}`` canonical variates.
 
-    Example:
+    Examples:
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> net = CCAEmbedding(specs, dim=2)
         >>> z = torch.randn(40, 2)
@@ -223,7 +223,7 @@ class ContrastiveEmbedding(_PairwiseEmbedding):
 
     Shapes: ``embed(batch) -> {m: (B, dim)}`` unit vectors; ``loss(batch) -> ()``.
 
-    Example:
+    Examples:
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> net = ContrastiveEmbedding(specs, dim=4, hidden=8)
         >>> net.loss({"a": torch.randn(6, 3), "b": torch.randn(6, 2)}).shape

@@ -39,7 +39,7 @@ class RBM(nn.Module):
 
     Shapes: ``hidden_probs(v (B, n_visible)) -> (B, n_hidden)``; ``visible_mean(h) -> (B, n_visible)``.
 
-    Example:
+    Examples:
         >>> rbm = RBM(6, 3)
         >>> rbm.hidden_probs(torch.zeros(2, 6)).shape
         torch.Size([2, 3])

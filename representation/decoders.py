@@ -27,7 +27,7 @@ class ModalityDecoder(nn.Module):
     Shapes: ``forward(z (B, latent))`` returns ``(B, *spec.shape)`` (tokens: ``(B, L, V)`` logits);
     ``loss(z, batch)`` returns ``(B,)``.
 
-    Example:
+    Examples:
         >>> dec = ModalityDecoder(ModalitySpec("image", "image", (1, 8, 8)), latent=4, hidden=16)
         >>> dec.loss(torch.zeros(2, 4), {"image": torch.zeros(2, 1, 8, 8)}).shape
         torch.Size([2])

@@ -73,7 +73,7 @@ def retrieval_metrics(query: Tensor, gallery: Tensor, query_labels: Tensor | Non
                       ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
     """``{"r1", "r5", "r10", "medr"}``: recall at K and median rank of the first relevant item.
 
-    Example:
+    Examples:
         >>> q = torch.eye(3); g = torch.eye(3)
         >>> retrieval_metrics(q, g, match="instance")["r1"]
         1.0

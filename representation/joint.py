@@ -62,7 +62,7 @@ class ConcatJoint(JointModel):
 
     Shapes: ``fuse(batch) -> (B, dim)``; ``loss(batch) -> ()`` cross-entropy of the labels.
 
-    Example:
+    Examples:
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> net = ConcatJoint(specs, num_classes=2, dim=4, hidden=8)
         >>> net.fuse({"a": torch.zeros(5, 3), "b_present": torch.zeros(5, dtype=torch.bool)}).shape

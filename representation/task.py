@@ -47,7 +47,7 @@ class RepresentationTask(MMMLTask):
             folder under ``mmml-run``; the current directory for a bare ``Trainer()``).
         **kwargs: ``lr``, ``weight_decay``, ``optimizer`` (see :class:`mmml.tasks.MMMLTask`).
 
-    Example:
+    Examples:
         >>> from mmml.data.spec import ModalitySpec
         >>> from representation import ContrastiveEmbedding
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}

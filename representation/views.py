@@ -31,7 +31,7 @@ def view_dim(spec: ModalitySpec, sequence: str = "stats") -> int:
 def vector_view(batch: Mapping[str, Tensor], spec: ModalitySpec, sequence: str = "stats") -> Tensor:
     """``(B, view_dim(spec))`` float view of modality ``spec.name`` of a batch.
 
-    Example:
+    Examples:
         >>> spec = ModalitySpec("audio", "sequence", (3, 2))
         >>> x = torch.tensor([[[1., 2.], [3., 4.], [0., 0.]]])
         >>> vector_view({"audio": x, "audio_lengths": torch.tensor([2])}, spec)

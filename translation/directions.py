@@ -18,7 +18,7 @@ translation"), so the image carries information the text lacks.
 
 Also here: the fixed-size views of sources and targets that example-based methods compare.
 
-Example:
+Examples:
     >>> DIRECTIONS["mmt"].sources, DIRECTIONS["mmt"].target
     (('text', 'image'), 'text_fr')
 """

@@ -8,7 +8,7 @@ and recognition-based scores (a separately trained recogniser transcribes the ge
 The dilemma: :func:`metric_agreement` gives, across methods, each metric's Spearman rank correlation
 with exact match.
 
-Example:
+Examples:
     >>> s = text_scores([["one", "two"]], [["one", "two"]])
     >>> s["exact"], s["wer"], round(s["bleu"])
     (1.0, 0.0, 0)

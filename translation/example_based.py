@@ -14,7 +14,7 @@ resampled to a fixed number of frames), standardised with the training statistic
 They have no trainable parameters: :meth:`fit_examples` stores the dictionary, ``translate(batch)``
 returns what the translators of :mod:`translation.model_based` return.
 
-Example:
+Examples:
     >>> import torch
     >>> from mmml.data.digit_sequences import VOCAB_EN
     >>> from mmml.data.spec import ModalitySpec

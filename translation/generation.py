@@ -7,7 +7,7 @@ generates the frames autoregressively with a stack of gated, dilated causal conv
 on them (WaveNet, van den Oord et al. 2016, at the frame level). Teacher forcing with noisy previous
 frames in training; frame by frame in generation.
 
-Example:
+Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
     >>> from mmml.data.spec import ModalitySpec
     >>> specs = {"text": ModalitySpec("text", "tokens", (8,), vocab=VOCAB_EN.tokens),

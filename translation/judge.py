@@ -8,7 +8,7 @@ seed, independent of the method being judged; its transcripts of generated speec
 any translation (WER, exact match, ...). One judge serves every method and seed of a data set: its
 weights are cached on disk, keyed by the data set's parameters and the judge's own.
 
-Example:
+Examples:
     >>> judge = train_judge(dm.split("train"), dm.specs, epochs=2)  # doctest: +SKIP
     >>> judge.translate({"audio": frames, "audio_lengths": lengths})["tokens"]  # doctest: +SKIP
 """

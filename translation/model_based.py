@@ -13,7 +13,7 @@ Both read the sources through :class:`SourceEncoder`. The common interface of tr
 ``lengths`` and ``truncated`` for text targets or ``frames`` ``(B, T, F)`` and ``lengths`` for speech,
 and optionally ``fit_examples(train_split)``.
 
-Example:
+Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
     >>> from mmml.data.spec import ModalitySpec
     >>> specs = {"image": ModalitySpec("image", "sequence", (91, 8)),

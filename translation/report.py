@@ -6,7 +6,7 @@ exact match (:func:`translation.evaluation.metric_agreement`), per direction and
 few translations per method (read from each run's ``translations.json``). ``plots(records, out)`` draws
 BLEU, chrF and WER against exact match, one point per (direction, method, data set).
 
-Example:
+Examples:
     >>> from mmml.results import find_records  # doctest: +SKIP
     >>> print(notes(find_records(["multirun/..."])))  # doctest: +SKIP
 """

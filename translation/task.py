@@ -12,7 +12,7 @@ split every translation is kept and scored as a whole (:mod:`translation.evaluat
   (:mod:`translation.judge`) scored with the text metrics; ``judge_exact`` is the judge's exact match
   on the real test speech (the ceiling of recognition-based scores).
 
-Example:
+Examples:
     >>> task = TranslationTask(UnimodalRetrieval(specs, "captioning"))  # doctest: +SKIP
 """
 

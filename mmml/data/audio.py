@@ -38,7 +38,7 @@ class LogMel:
         sample_rate: Hz. n_fft, hop_length: in samples. n_mels: mel bands. max_frames: padded length
         (longer utterances are cut; their length is reported as ``max_frames``).
 
-    Example:
+    Examples:
         >>> feats, lengths = LogMel(n_mels=20, max_frames=10)([np.zeros(800, dtype="float32")])
         >>> tuple(feats.shape), lengths.tolist()
         ((1, 10, 20), [7])

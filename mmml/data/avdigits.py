@@ -86,7 +86,7 @@ class AVDigits(MultimodalDataModule):
         data_seed: seed of the synthesis (fixed data; ``seed`` only draws the split).
         **kwargs: see :class:`~mmml.data.datamodule.MultimodalDataModule`.
 
-    Example:
+    Examples:
         >>> dm = AVDigits(modalities=["image", "audio"], cache=False)  # doctest: +SKIP
         >>> dm.setup(); dm.split("train")["audio"].shape  # doctest: +SKIP
         torch.Size([1222, 80, 40])

@@ -45,7 +45,7 @@ def source_fingerprint(*modules: str) -> str:
 class FeatureCache:
     """Build-or-load of a dict of tensors under ``root/<key>.pt``.
 
-    Example:
+    Examples:
         >>> import tempfile, torch
         >>> cache = FeatureCache(tempfile.mkdtemp())
         >>> cache.get_or_build("toy", {"n": 3}, lambda: {"x": torch.arange(3)})["x"].tolist()

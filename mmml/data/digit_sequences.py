@@ -33,7 +33,7 @@ Splits: the test split is drawn from ``data_seed`` (``test_fraction``) and its i
 its recordings: FSDD's official test files, index 0-4) come from a pool disjoint from the training
 sequences'; validation is drawn from the rest by ``seed``.
 
-Example:
+Examples:
     >>> dm = DigitSequences(n_sequences=100, cache=False)  # doctest: +SKIP
     >>> dm.setup(); dm.split("train")["audio_boundaries"].shape  # doctest: +SKIP
     torch.Size([68, 8, 2])

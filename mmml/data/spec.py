@@ -21,7 +21,7 @@ class ModalitySpec:
         frame_rate: frames per second for sequences (used to turn frames into milliseconds).
         log_mel: the sequence holds log-mel energies (so SNR corruptions act in the power domain).
 
-    Example:
+    Examples:
         >>> ModalitySpec("image", "image", (1, 8, 8)).feature_dim
         64
     """

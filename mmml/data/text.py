@@ -18,7 +18,7 @@ DIGIT_WORDS_FR = ("zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept
 class Vocab:
     """A fixed vocabulary: id 0 is padding, 1 unknown, 2 begin, 3 end, then the given tokens.
 
-    Example:
+    Examples:
         >>> v = Vocab(["a", "b"])
         >>> v.encode([["a", "b"], ["b"]])[0].tolist()
         [[4, 5], [5, 0]]

@@ -24,7 +24,7 @@ class ClassificationTask(MMMLTask):
         net: the model. num_classes: number of classes (the runner passes the data set's).
         label_smoothing: for the cross-entropy. **kwargs: see :class:`~mmml.tasks.base.MMMLTask`.
 
-    Example:
+    Examples:
         >>> from torch import nn
         >>> class Net(nn.Module):
         ...     def __init__(self):

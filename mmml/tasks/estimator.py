@@ -42,7 +42,7 @@ class EstimatorTask(ClassificationTask):
         net: an estimator with ``fit(Xs, y)`` and ``predict_proba(Xs)`` over a list of views.
         num_classes: number of classes. modalities: views to use (default: all the datamodule serves).
 
-    Example:
+    Examples:
         >>> from sklearn.linear_model import LogisticRegression
         >>> class OneView:
         ...     def fit(self, Xs, y): self.m = LogisticRegression().fit(Xs[0], y); return self
