@@ -3,6 +3,8 @@ each learned aligner beats the uniform split (CTC and HMM trained through Alignm
 
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -19,8 +21,10 @@ def _mae(pred, split) -> float:
 
 def _fit_and_test(net, dm, epochs=1, **task):
     task = AlignmentTask(net, **task)
+    folder = tempfile.mkdtemp(prefix="mmml-align-")  # the task writes its example there, not into the cwd
     trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                         enable_checkpointing=False, num_sanity_val_steps=0, deterministic=True)
+                         enable_checkpointing=False, num_sanity_val_steps=0, deterministic=True,
+                         default_root_dir=folder)
     trainer.fit(task, datamodule=dm)
     trainer.test(task, datamodule=dm, verbose=False)
     return task.test_results
