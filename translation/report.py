@@ -85,7 +85,7 @@ def notes(records: list[dict[str, Any]]) -> str:
         means = {m: float(np.mean(v)) for m, v in vals.items() if v}
         groups[f"{direction} ({dataset})"][method] = means
         groups["all rows"][f"{dataset}/{direction}/{method}"] = means
-    names = [m for m in METRICS if m not in ("exact", "truncated")]
+    names = [m for m in METRICS if m not in ("exact", "truncated", "judge_exact")]  # judge_exact: the judge's
     lines += ["| rows | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
     for group in sorted(groups, key=lambda g: (g == "all rows", g)):
         rho = metric_agreement(groups[group])
