@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 
 from mmml.data.cache import FeatureCache
-from mmml.data.contract import check_finite
+from mmml.data.contract import SUFFIXES, check_finite
 from mmml.data.corruptions import Condition, apply_condition
 from mmml.data.loader import Batch, TensorBatches
 from mmml.data.spec import ModalitySpec
@@ -127,7 +127,7 @@ class MultimodalDataModule(pl.LightningDataModule):
             return
         specs = self.specs
         data = self.cache.get_or_build(self.name, {"params": self.params(), "v": 1}, self.build)
-        keep = {"label"} | {k for k in data for m in specs if k == m or k.startswith(f"{m}_")}
+        keep = {"label"} | {m + suffix for m in specs for suffix in ("", *SUFFIXES)}
         data = {k: v for k, v in data.items() if k in keep or k == "split"}
         labels = data["label"]
         bad = (labels < 0) | (labels >= self.num_classes)
@@ -256,5 +256,8 @@ def _stratified(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> t
         return idx, idx[:0]
     counts = np.bincount(y)
     strat = y if counts[counts > 0].min() >= 2 else None
-    rest, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
+    try:
+        rest, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=strat)
+    except ValueError:  # too few examples for every class in the held-out part: an unstratified split
+        rest, held = train_test_split(idx, test_size=fraction, random_state=seed)
     return np.sort(rest), np.sort(held)

@@ -157,3 +157,23 @@ def test_official_split_is_kept(tmp_path):
     full = Official(cache=False).build()["a"][:50]
     assert np.allclose(np.sort(test_a[:, 0].numpy()), np.sort(full[:, 0].numpy()))
     assert len(dm.split("val")["label"]) > 0
+
+
+def test_a_modality_keeps_its_companions_only(tmp_path):
+    class Prefixed(Toy):
+        def describe(self):
+            specs, names = super().describe()
+            return {**specs, "a_b": ModalitySpec("a_b", "vector", (2,))}, names
+
+        def build(self):
+            return {**super().build(), "a_b": torch.zeros(self.n, 2)}
+
+    dm = Prefixed(cache_dir=str(tmp_path), modalities=["a"])
+    dm.setup()
+    assert set(dm.split("train")) == {"a", "label"}
+
+
+def test_small_held_out_parts_fall_back_to_an_unstratified_split(tmp_path):
+    dm = Toy(n=24, labels=torch.arange(24) % 4, cache_dir=str(tmp_path), val_fraction=0.1, test_fraction=0.1)
+    dm.setup()  # 3 held-out examples cannot hold all 4 classes
+    assert sum(len(dm.split(s)["label"]) for s in ("train", "val", "test")) == 24
