@@ -35,6 +35,19 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def git_revision() -> str | None:
     """The git commit of the source tree mmml runs from, if it is a checkout."""
     here = Path(__file__).resolve().parent

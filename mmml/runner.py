@@ -16,7 +16,6 @@ import importlib.util
 import inspect
 import logging
 import os
-import platform
 import resource
 import sys
 import time
@@ -33,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mmml.checkpoint import AtomicLastCheckpoint
 from mmml.data.roots import MissingDataError
-from mmml.results import RECORD, git_revision, package_versions, read_record, setting_of, write_record
+from mmml.results import RECORD, cpu_name, git_revision, package_versions, read_record, setting_of, write_record
 
 log = logging.getLogger("mmml.run")
 INJECTABLE = ("specs", "num_classes", "class_names", "datamodule")
@@ -112,7 +111,7 @@ def _device_name(trainer: pl.Trainer | None) -> str:
     dev = trainer.strategy.root_device
     if dev.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(dev)})"
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return f"cpu ({cpu_name()}, {os.cpu_count()} cores)"
 
 
 def _peak_memory_mb(trainer: pl.Trainer | None) -> float:

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmml.results import cpu_name
+
 
 def _dtw():
     """``alignment.dtw``; run as a script, this file's folder comes first on sys.path and its name would
@@ -38,14 +40,6 @@ def _dtw():
     return dtw
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def best_time(fn: Callable[[], object], repeat: int, sync: bool = False) -> tuple[float, object]:

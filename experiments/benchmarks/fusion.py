@@ -23,10 +23,11 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+
+from mmml.results import cpu_name
 
 
 def _import_fusion():
@@ -39,14 +40,6 @@ def _import_fusion():
     return fusion
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine(device) -> str:
