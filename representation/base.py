@@ -40,6 +40,16 @@ def choose_modalities(specs: Mapping[str, ModalitySpec], modalities: list[str] |
     return chosen
 
 
+def choose_pair(specs: Mapping[str, ModalitySpec], modalities: list[str] | None, method: str) -> list[str]:
+    """Exactly two modalities for a pairwise method (default: the first two served)."""
+    chosen = choose_modalities(specs, modalities)
+    if modalities is None:
+        chosen = chosen[:2]
+    if len(chosen) != 2:
+        raise ValueError(f"{method} relates exactly two modalities, got {chosen}; set model.net.modalities")
+    return chosen
+
+
 def drop_modality(batch: Mapping[str, Tensor], modality: str) -> dict[str, Tensor]:
     """The batch with ``modality`` (and its companions) removed and marked ``<m>_present = False``."""
     n = batch_size(batch)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmml.data.spec import ModalitySpec
-from representation.base import CoordinatedModel, ModalityEncoders, choose_modalities, present
+from representation.base import CoordinatedModel, ModalityEncoders, choose_modalities, choose_pair, present
 from representation.cca import CCA, dcca_correlation
 from representation.views import vector_view, view_dim
 
@@ -116,12 +116,7 @@ class CCAEmbedding(CoordinatedModel):
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 10,
                  reg: float = 1e-3, sequence: str = "stats") -> None:
         super().__init__()
-        chosen = choose_modalities(specs, modalities)
-        if modalities is None:
-            chosen = chosen[:2]
-        if len(chosen) != 2:
-            raise ValueError(f"CCAEmbedding relates exactly two modalities, got {chosen}; "
-                             "set model.net.modalities")
+        chosen = choose_pair(specs, modalities, "CCAEmbedding")
         self.modalities, self.sequence = chosen, sequence
         self.specs = {m: specs[m] for m in chosen}
         dims = tuple(view_dim(self.specs[m], sequence) for m in chosen)
@@ -163,12 +158,7 @@ class DeepCCA(CoordinatedModel):
                  hidden: int = 64, n_components: int | None = None, reg: float = 1e-3,
                  encoders: Mapping[str, Mapping] | None = None) -> None:
         super().__init__()
-        chosen = choose_modalities(specs, modalities)
-        if modalities is None:
-            chosen = chosen[:2]
-        if len(chosen) != 2:
-            raise ValueError(f"DeepCCA relates exactly two modalities, got {chosen}; "
-                             "set model.net.modalities")
+        chosen = choose_pair(specs, modalities, "DeepCCA")
         self.modalities, self.n_components, self.reg = chosen, n_components, reg
         self.front = ModalityEncoders(specs, dim, chosen, encoders, hidden=hidden)
         self.projection = CanonicalProjection((dim, dim), dim, reg)
