@@ -54,7 +54,7 @@ def cached_judge(datamodule: Any, epochs: int = 30, hidden: int = 64, seed: int 
     """The judge of ``datamodule``'s speech, trained once and cached beside its features."""
     specs = datamodule.specs
     params = {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs,
-              "hidden": hidden, "seed": seed, "judge": "attention", "v": 2}
+              "hidden": hidden, "seed": seed, "judge": "attention", "v": 3}  # v3: per-source attention
     # train + validation: the same examples whatever the seed (the test split is fixed by data_seed)
     train = {k: torch.cat([datamodule.split(s)[k] for s in ("train", "val")]) for k in datamodule.split("train")}
     cache: FeatureCache = datamodule.cache

@@ -26,6 +26,8 @@ Examples:
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -44,6 +46,15 @@ def digits_of(batch: dict[str, Tensor], direction: Direction) -> Tensor:
     ids = batch[key]
     valid = torch.arange(ids.shape[1], device=ids.device)[None] < lengths_of(batch, key)[:, None]
     return torch.where(valid, ids - N_SPECIAL, -1)
+
+
+def sinusoid(length: int, dim: int, device: torch.device | None = None) -> Tensor:
+    """Sinusoidal position codes ``(length, dim)`` (Vaswani et al. 2017, Sec. 3.5)."""
+    pos = torch.arange(length, device=device, dtype=torch.float)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float) * (-math.log(1e4) / dim))
+    out = torch.zeros(length, dim, device=device)
+    out[:, 0::2], out[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq[: dim // 2])
+    return out
 
 
 class SourceEncoder(nn.Module):
@@ -76,6 +87,11 @@ class SourceEncoder(nn.Module):
         self.proj = nn.Linear(2 * hidden, hidden)
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        mems, masks = self.encode_each(batch)
+        return torch.cat(mems, 1), torch.cat(masks, 1)
+
+    def encode_each(self, batch: dict[str, Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        """Each source's memory ``(B, S_m, H)`` and validity mask ``(B, S_m)``, in ``sources`` order."""
         mems, masks = [], []
         for m in self.sources:
             x, lengths = batch[m], lengths_of(batch, m)
@@ -92,7 +108,7 @@ class SourceEncoder(nn.Module):
             out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])
             mems.append(self.proj(out))
             masks.append(torch.arange(h.shape[1], device=h.device)[None] < lengths.to(h.device)[:, None])
-        return torch.cat(mems, 1), torch.cat(masks, 1)
+        return mems, masks
 
     def steps(self, batch: dict[str, Tensor]) -> list[tuple[str, int, int]]:
         """``(modality, memory steps, source frames per step)`` of each source, in memory order."""
@@ -108,7 +124,8 @@ class SourceEncoder(nn.Module):
 class TemplateTranslator(nn.Module):
     """Grammar/template translation: per-position digit detectors fill ``d1 ... dn`` (Kulkarni et al. 2013).
 
-    Detectors: one learned query per slot attends over the source memory and classifies the slot as a
+    Detectors: one learned query per slot and source attends over that source's memory (its keys carry
+    sinusoidal codes of each step's position), and the slot's contexts from all sources classify it as a
     digit or "end" (cross-entropy). Rendering: target-language words, or for speech each digit's
     mean spoken template (its training renderings resampled to their median length and averaged)
     between mean pauses (:meth:`fit_examples`).
@@ -125,8 +142,9 @@ class TemplateTranslator(nn.Module):
         self.specs = specs
         self.max_slots = int(max_slots or specs["text"].max_length)
         self.encoder = SourceEncoder(specs, self.direction.sources, hidden)
-        self.queries = nn.Parameter(torch.randn(self.max_slots, hidden) / hidden**0.5)
-        self.classify = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, END + 1))
+        n = len(self.direction.sources)
+        self.queries = nn.Parameter(torch.randn(n, self.max_slots, hidden) / hidden**0.5)
+        self.classify = nn.Sequential(nn.Linear(n * hidden, hidden), nn.ReLU(), nn.Linear(hidden, END + 1))
         self.templates: list[Tensor] = []
         self.register_buffer("pause_frame", torch.zeros(0))
         self.pauses = (0, 0, 0)
@@ -134,9 +152,17 @@ class TemplateTranslator(nn.Module):
     def slot_logits(self, batch: dict[str, Tensor]) -> Tensor:
         """Detector scores ``(B, slots, 11)``: digit 0-9 or end (10)."""
         check_batch(batch, self.direction)
-        mem, mask = self.encoder(batch)
-        att = torch.einsum("sh,bth->bst", self.queries, mem).masked_fill(~mask[:, None], float("-inf"))
-        return self.classify(torch.einsum("bst,bth->bsh", att.softmax(-1), mem))
+        contexts = [self.slot_attention(q, mem, mask)[1]
+                    for q, mem, mask in zip(self.queries, *self.encoder.encode_each(batch), strict=True)]
+        return self.classify(torch.cat(contexts, -1))
+
+    @staticmethod
+    def slot_attention(queries: Tensor, mem: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Slots' attention ``(B, slots, S)`` over one source's memory ``(B, S, H)`` and their contexts
+        ``(B, slots, H)``; the keys carry each step's position, so slot k can find the k-th digit."""
+        keys = mem + sinusoid(mem.shape[1], mem.shape[2], mem.device)
+        att = torch.einsum("sh,bth->bst", queries, keys).masked_fill(~mask[:, None], float("-inf")).softmax(-1)
+        return att, torch.einsum("bst,bth->bsh", att, mem)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         digits = digits_of(batch, self.direction)[:, : self.max_slots]
@@ -209,6 +235,12 @@ class TemplateTranslator(nn.Module):
 class AttentionTranslator(nn.Module):
     """Encoder-decoder with additive attention (Bahdanau, Cho & Bengio 2015) into a token target.
 
+    With several sources (``mmt``: words and image) the decoder attends to each source separately and
+    reads their contexts side by side (the doubly-attentive decoder of Calixto, Liu & Campbell 2017), so
+    that the image's attention is not crowded out by the words'. The exposed attention ``(B, L_out, S)``
+    is the sources' attentions concatenated along ``S`` in ``encoder.steps`` order; each source's span
+    of a row sums to one.
+
     Args:
         specs: the data set's modalities. direction: a text-target direction (captioning, recognition, mmt).
         hidden: width of encoder, decoder and embeddings. max_length: longest output before it is cut
@@ -226,29 +258,39 @@ class AttentionTranslator(nn.Module):
         self.vocab = specs[self.direction.target].vocab
         self.max_length = int(max_length or specs[self.direction.target].max_length)
         self.beam, self.length_penalty = int(beam), float(length_penalty)
-        v = len(self.vocab)
+        v, n = len(self.vocab), len(self.direction.sources)
         self.encoder = SourceEncoder(specs, self.direction.sources, hidden)
         self.embed = nn.Embedding(v, hidden, padding_idx=0)
         self.init = nn.Linear(hidden, hidden)
-        self.cell = nn.GRUCell(2 * hidden, hidden)
-        self.att_q, self.att_k = nn.Linear(hidden, hidden, bias=False), nn.Linear(hidden, hidden)
-        self.att_v = nn.Linear(hidden, 1, bias=False)
-        self.out = nn.Linear(2 * hidden, v)
+        self.cell = nn.GRUCell((1 + n) * hidden, hidden)
+        self.att_q = nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(n))
+        self.att_k = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(n))
+        self.att_v = nn.ModuleList(nn.Linear(hidden, 1, bias=False) for _ in range(n))
+        self.out = nn.Linear((1 + n) * hidden, v)
 
-    def _start(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _start(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor, list[int]]:
+        """Memory, attention keys and mask (sources concatenated along time), initial state, and the
+        sources' memory lengths."""
         check_batch(batch, self.direction)
-        mem, mask = self.encoder(batch)
+        mems, masks = self.encoder.encode_each(batch)
+        mem, mask = torch.cat(mems, 1), torch.cat(masks, 1)
+        keys = torch.cat([k(m) for k, m in zip(self.att_k, mems, strict=True)], 1)
         mean = (mem * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
-        return mem, self.att_k(mem), mask, torch.tanh(self.init(mean))
+        return mem, keys, mask, torch.tanh(self.init(mean)), [m.shape[1] for m in mems]
 
-    def _step(self, token: Tensor, h: Tensor, mem: Tensor, keys: Tensor, mask: Tensor
+    def _step(self, token: Tensor, h: Tensor, mem: Tensor, keys: Tensor, mask: Tensor, spans: list[int]
               ) -> tuple[Tensor, Tensor, Tensor]:
         """One decoder step: ``(log-probs (N, V), new state (N, H), attention (N, S))``."""
-        scores = self.att_v(torch.tanh(keys + self.att_q(h)[:, None])).squeeze(-1)
-        att = scores.masked_fill(~mask, float("-inf")).softmax(-1)
-        ctx = torch.einsum("ns,nsh->nh", att, mem)
+        atts, ctxs = [], []
+        for q, v, k, m, x in zip(self.att_q, self.att_v, keys.split(spans, 1), mask.split(spans, 1),
+                                 mem.split(spans, 1), strict=True):
+            scores = v(torch.tanh(k + q(h)[:, None])).squeeze(-1)
+            att = scores.masked_fill(~m, float("-inf")).softmax(-1)
+            atts.append(att)
+            ctxs.append(torch.einsum("ns,nsh->nh", att, x))
+        ctx = torch.cat(ctxs, -1)
         h = self.cell(torch.cat([self.embed(token), ctx], -1), h)
-        return self.out(torch.cat([h, ctx], -1)).log_softmax(-1), h, att
+        return self.out(torch.cat([h, ctx], -1)).log_softmax(-1), h, torch.cat(atts, -1)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """Teacher-forced cross-entropy of the target words followed by ``<eos>``."""
@@ -257,10 +299,10 @@ class AttentionTranslator(nn.Module):
         gold = torch.cat([target, torch.zeros(b, 1, dtype=torch.long, device=target.device)], 1)
         gold[torch.arange(b), lengths] = 3  # <eos>
         inputs = torch.cat([torch.full((b, 1), 2, device=target.device), gold[:, :-1]], 1)  # <bos> y
-        mem, keys, mask, h = self._start(batch)
+        mem, keys, mask, h, spans = self._start(batch)
         losses = []
         for t in range(width + 1):
-            logp, h, _ = self._step(inputs[:, t], h, mem, keys, mask)
+            logp, h, _ = self._step(inputs[:, t], h, mem, keys, mask, spans)
             losses.append(F.nll_loss(logp, gold[:, t], ignore_index=0, reduction="none"))
         valid = (gold != 0).float()
         return (torch.stack(losses, 1) * valid).sum() / valid.sum()
@@ -269,7 +311,7 @@ class AttentionTranslator(nn.Module):
     def translate(self, batch: dict[str, Tensor], beam: int | None = None) -> dict[str, Tensor]:
         """Decode by beam search (width ``beam``, default ``self.beam``; 1 is greedy decoding)."""
         width = int(beam or self.beam)
-        mem, keys, mask, h = self._start(batch)
+        mem, keys, mask, h, spans = self._start(batch)
         b, s = mask.shape
         # every beam of an example as one row: (B * W, ...)
         rep = lambda t: t.repeat_interleave(width, 0)  # noqa: E731
@@ -281,7 +323,7 @@ class AttentionTranslator(nn.Module):
         tokens = torch.zeros(b, width, 0, dtype=torch.long, device=mem.device)
         atts = torch.zeros(b, width, 0, s, device=mem.device)
         for _ in range(self.max_length + 1):
-            logp, h, att = self._step(token, h, mem, keys, mask)
+            logp, h, att = self._step(token, h, mem, keys, mask, spans)
             logp = logp.view(b, width, -1).clone()
             logp[..., 0] = float("-inf")  # never emit padding ...
             finished = logp.new_full(logp.shape[-1:], float("-inf"))
@@ -313,14 +355,14 @@ class AttentionTranslator(nn.Module):
     @torch.no_grad()
     def greedy(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Greedy decoding, written plainly (the reference that beam search of width 1 must equal)."""
-        mem, keys, mask, h = self._start(batch)
+        mem, keys, mask, h, spans = self._start(batch)
         b = mask.shape[0]
         token = torch.full((b,), 2, dtype=torch.long, device=mem.device)
         out = torch.zeros(b, self.max_length, dtype=torch.long, device=mem.device)
         lengths = torch.full((b,), self.max_length, dtype=torch.long, device=mem.device)
         finished = torch.zeros(b, dtype=torch.bool, device=mem.device)
         for t in range(self.max_length + 1):
-            logp, h, _ = self._step(token, h, mem, keys, mask)
+            logp, h, _ = self._step(token, h, mem, keys, mask, spans)
             logp[:, 0] = float("-inf")
             token = logp.argmax(-1)
             newly = (token == 3) & ~finished

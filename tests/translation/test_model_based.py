@@ -5,6 +5,7 @@ flagged, unknown words map to <unk> with a warning, attention rows are distribut
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from mmml.data.digit_sequences import VOCAB_EN, VOCAB_FR
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import Vocab
 from translation.evaluation import decode, text_scores
-from translation.model_based import AttentionTranslator, SourceEncoder, TemplateTranslator, digits_of
+from translation.model_based import AttentionTranslator, SourceEncoder, TemplateTranslator, digits_of, sinusoid
 
 SPECS = {
     "image": ModalitySpec("image", "sequence", (30, 8)),
@@ -74,13 +75,13 @@ def test_beam_of_width_one_equals_greedy():
 
 def _sequence_logprob(net: AttentionTranslator, batch, seqs: torch.Tensor) -> torch.Tensor:
     """Log-probability of each row of ``seqs`` (steps after <eos> extend with padding at no cost)."""
-    mem, keys, mask, h = net._start(batch)
+    mem, keys, mask, h, spans = net._start(batch)
     n = seqs.shape[0]
     mem, keys, mask, h = (t.expand(n, *t.shape[1:]) for t in (mem, keys, mask, h))
     token, total = torch.full((n,), 2), torch.zeros(n)
     ended = torch.zeros(n, dtype=torch.bool)
     for t in range(seqs.shape[1]):
-        logp, h, _ = net._step(token, h, mem, keys, mask)
+        logp, h, _ = net._step(token, h, mem, keys, mask, spans)
         total = total + torch.where(ended, 0.0, logp.gather(1, seqs[:, t:t + 1])[:, 0])
         ended |= seqs[:, t] == 3
         token = seqs[:, t]
@@ -132,6 +133,42 @@ def test_attention_rows_are_distributions_over_valid_steps():
     valid = torch.arange(steps)[None] < (batch["audio_lengths"] + 3)[:, None] // 4
     assert torch.allclose(att.sum(-1), torch.ones(att.shape[:2]), atol=1e-5)
     assert (att * ~valid[:, None]).abs().max() == 0
+
+
+def test_mmt_attends_to_each_source_separately():
+    """The doubly-attentive decoder (Calixto et al. 2017): one distribution over each source's valid steps."""
+    net = AttentionTranslator(SPECS, "mmt", hidden=8).eval()
+    batch = _batch(4)
+    att = net.translate(batch, beam=2)["attention"]
+    (m1, n1, _), (m2, n2, per_step) = net.encoder.steps(batch)
+    assert (m1, m2) == ("text", "image") and att.shape[-1] == n1 + n2
+    words, image = att.split([n1, n2], -1)
+    assert torch.allclose(words.sum(-1), torch.ones(att.shape[:2]), atol=1e-5)
+    assert torch.allclose(image.sum(-1), torch.ones(att.shape[:2]), atol=1e-5)
+    valid = torch.arange(n2)[None] < (batch["image_lengths"] + per_step - 1)[:, None] // per_step
+    assert (image * ~valid[:, None]).abs().max() == 0
+
+
+def test_sinusoid_matches_the_formula():
+    """PE(p, 2i) = sin(p / 10000^(2i/d)), PE(p, 2i+1) = cos(p / 10000^(2i/d)) (Vaswani et al. 2017)."""
+    d = 6
+    pe = sinusoid(7, d)
+    for p in range(7):
+        for i in range(d // 2):
+            angle = p / 10000 ** (2 * i / d)
+            assert pe[p, 2 * i].item() == pytest.approx(math.sin(angle), abs=1e-6)
+            assert pe[p, 2 * i + 1].item() == pytest.approx(math.cos(angle), abs=1e-6)
+
+
+def test_template_slots_read_position():
+    """On a memory whose steps are all alike, content alone would give every slot uniform attention; the
+    position codes in the keys send different slots to different steps."""
+    net = TemplateTranslator(SPECS, "captioning", hidden=8)
+    att, ctx = net.slot_attention(net.queries[0], torch.ones(3, 20, 8), torch.ones(3, 20, dtype=torch.bool))
+    assert att.shape == (3, net.max_slots, 20) and ctx.shape == (3, net.max_slots, 8)
+    assert torch.allclose(att.sum(-1), torch.ones(3, net.max_slots))
+    assert (att - 1 / 20).abs().amax() > 1e-2  # not uniform
+    assert (att[:, 1:] - att[:, :1]).abs().amax() > 1e-2  # slots differ
 
 
 def test_clear_errors():

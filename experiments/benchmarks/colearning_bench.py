@@ -7,7 +7,7 @@ settings (one pseudo-label per class and view each round, confidence above 0.5, 
 rounds) and once with its defaults; a 10-class, 6-view run (which mvlearn cannot do: two views and
 two classes only) is added. Repeated over ``--repeats`` draws of the split and of the labels.
 
-Run: ``python -m experiments.benchmarks.colearning --out docs/benchmarks`` (needs ``MMML_DATA`` with
+Run: ``python -m experiments.benchmarks.colearning_bench --out docs/benchmarks`` (needs ``MMML_DATA`` with
 ``mfeat/``, and ``pip install --no-deps mvlearn`` plus ``seaborn``, which mvlearn imports).
 Prints a Markdown table, writes ``colearning_benchmark.{md,png}`` into ``--out``.
 """

@@ -13,7 +13,7 @@ class needs the ``lightning`` package, so its objective is driven by our loop). 
 linear CCA of the train outputs applied to the test outputs. A second run uses mini-batches smaller
 than the latent size, where an inverse square root by eigendecomposition has no finite gradient.
 
-    python experiments/benchmarks/representation.py --out docs/benchmarks
+    python experiments/benchmarks/representation_bench.py --out docs/benchmarks
 
 Needs cca-zoo (the ``bench`` extra) and ``$MMML_DATA`` holding ``mfeat/`` for the mfeat rows.
 """
@@ -33,18 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def _ours():
-    """Our package; run as a script, this file's folder comes first on sys.path and its name would
-    shadow the ``representation`` package, so that folder is dropped first."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    import representation
-
-    return representation
-
-
-rep = _ours()
+import representation as rep
 
 
 def mfeat_pairs(pairs: list[tuple[str, str]], seed: int = 0) -> dict[str, tuple[np.ndarray, ...]]:
@@ -226,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     first = next(iter(data))
     deep += deep_rows({first: data[first]}, args.k, 2, args.small_batch, [0])
     header = (f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 torch thread; "
-              f"torch {torch.__version__}; command: python experiments/benchmarks/representation.py "
+              f"torch {torch.__version__}; command: python experiments/benchmarks/representation_bench.py "
               f"{' '.join(argv if argv is not None else sys.argv[1:])}")
     md = "\n\n".join([header, "### Linear CCA", table(linear, ["data", "n_train", "dims", "k", "ours_corr",
                                                                  "zoo_corr", "ours_s", "zoo_s"]),

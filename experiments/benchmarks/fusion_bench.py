@@ -14,7 +14,7 @@
 Prints Markdown tables, writes them with the machine and command to ``--out`` (``.md``), the figures to
 ``<out>.json`` and a bar chart to ``<out>.png``.
 
-    OMP_NUM_THREADS=1 python experiments/benchmarks/fusion.py --out fusion_bench
+    OMP_NUM_THREADS=1 python experiments/benchmarks/fusion_bench.py --out fusion_bench
 """
 
 from __future__ import annotations
@@ -27,19 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+import fusion
 from mmml.results import cpu_name
-
-
-def _import_fusion():
-    """Run as a script, this folder comes first on sys.path and this file would shadow ``fusion``."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    sys.modules.pop("fusion", None)
-    import fusion
-
-    return fusion
-
-
 
 
 def machine(device) -> str:
@@ -50,7 +39,7 @@ def machine(device) -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 
-def neural_models(fusion, specs):
+def neural_models(specs):
     enc = {"image": {"channels": 8}, "sequence": {"channels": 16}, "vector": {"hidden": 64}}
     return {
         "early": lambda: fusion.EarlyFusion(specs, 10, hidden=32, encoder=enc),
@@ -108,7 +97,7 @@ class _DictDataset:
         return {k: v[i] for k, v in self.tensors.items()}
 
 
-def bench_throughput(fusion, args, device) -> list[dict]:
+def bench_throughput(args, device) -> list[dict]:
     import torch
     from torch.utils.data import DataLoader
 
@@ -125,7 +114,7 @@ def bench_throughput(fusion, args, device) -> list[dict]:
         loader = DataLoader(_DictDataset(cpu), batch_size=bs, shuffle=True, num_workers=0,
                             pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
         sliced = TensorBatches(resident, bs, shuffle=True, seed=0)
-        for name, make in neural_models(fusion, dm.specs).items():
+        for name, make in neural_models(dm.specs).items():
             row = {"model": name, "batch": bs,
                    "resident": train_throughput(make, lambda s=sliced: s, n, args.epochs, args.repeat, device),
                    "dataloader": train_throughput(make, lambda lo=loader: lo, n, args.epochs, args.repeat, device)}
@@ -136,7 +125,7 @@ def bench_throughput(fusion, args, device) -> list[dict]:
     return rows
 
 
-def bench_mkl(fusion, args, device) -> tuple[list[dict], str]:
+def bench_mkl(args, device) -> tuple[list[dict], str]:
     import numpy as np
     import torch
 
@@ -218,16 +207,15 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--skip-mkl", action="store_true")
     args = parser.parse_args(argv)
-    fusion = _import_fusion()
     import torch
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     header = (f"Measured {datetime.date.today()} on {machine(device)}; command: "
-              f"`{' '.join(['python', 'experiments/benchmarks/fusion.py', *(argv or sys.argv[1:])])}`")
+              f"`{' '.join(['python', 'experiments/benchmarks/fusion_bench.py', *(argv or sys.argv[1:])])}`")
     print(header, flush=True)
     print("training throughput:", flush=True)
-    tp = bench_throughput(fusion, args, device)
-    mkl, note = ([], "skipped (--skip-mkl)") if args.skip_mkl else bench_mkl(fusion, args, device)
+    tp = bench_throughput(args, device)
+    mkl, note = ([], "skipped (--skip-mkl)") if args.skip_mkl else bench_mkl(args, device)
     md = to_markdown(tp, mkl, note, header)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

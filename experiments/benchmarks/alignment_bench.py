@@ -9,7 +9,7 @@ unless ``--no-long``, ``--long-pairs`` pairs of ``--long-length`` frames, the pe
 ``--peer-pairs`` subset for those. Prints a Markdown table, writes it to ``--out`` and draws the time
 per pair of each method beside it (``--out`` with ``.png``).
 
-    python experiments/benchmarks/alignment.py --out alignment_bench.md
+    python experiments/benchmarks/alignment_bench.py --out alignment_bench.md
 """
 
 from __future__ import annotations
@@ -27,19 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from alignment.dynamic_time_warping import dtw
 from mmml.results import cpu_name
-
-
-def _dtw():
-    """``alignment.dtw``; run as a script, this file's folder comes first on sys.path and its name would
-    shadow the ``alignment`` package, so that folder is dropped first."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    from alignment.dynamic_time_warping import dtw
-
-    return dtw
-
-
 
 
 def best_time(fn: Callable[[], object], repeat: int, sync: bool = False) -> tuple[float, object]:
@@ -60,7 +49,6 @@ def ours(x: np.ndarray, y: np.ndarray, device: str, dtype: torch.dtype, path: bo
     xt = torch.as_tensor(x, dtype=dtype, device=device)
     yt = torch.as_tensor(y, dtype=dtype, device=device)
 
-    dtw = _dtw()
 
     def run():
         out = dtw(xt, yt, return_path=path)
@@ -169,7 +157,7 @@ def main(argv: list[str] | None = None) -> str:
         torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    cmd = " ".join(["python experiments/benchmarks/alignment.py", *(argv if argv is not None else sys.argv[1:])])
+    cmd = " ".join(["python experiments/benchmarks/alignment_bench.py", *(argv if argv is not None else sys.argv[1:])])
     header = [
         "## DTW benchmark (alignment)", "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
