@@ -21,6 +21,8 @@ from mmml.io import atomic_write
 from mmml.robustness import BASELINE, curve, modalities_of_record, robustness_rows
 
 FAMILIES = ("unimodal", "model_agnostic", "neural", "kernel", "graphical")
+#: the survey overview's metric
+HEADLINE = "test/clean/acc"
 
 
 def _order(key: tuple) -> tuple:

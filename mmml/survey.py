@@ -29,7 +29,7 @@ from tqdm import tqdm
 from mmml.io import atomic_write
 from mmml.results import find_records
 from mmml.runner import available
-from mmml.tables import aggregate, build_table, metric_columns, short_metric
+from mmml.tables import aggregate, build_table, headline_metric, metric_columns, short_metric
 
 log = logging.getLogger("mmml.survey")
 CHALLENGE_ORDER = ("representation", "translation", "alignment", "fusion", "colearning")
@@ -148,8 +148,10 @@ def write_report(out: Path, experiments: Sequence[str], commands: dict[str, list
             if key in seen:
                 continue
             seen.add(key)
-            mean, std, n = row.stat(cols[0]) if cols else (0, 0, 0)
-            metric = f"{short_metric(cols[0])} = {mean:.3f} ({row.key[3]})" if n else "failed"
+            have = [c for c in cols if row.stat(c)[2]]
+            metric = headline_metric(row.key[0], row.key[1], have)
+            mean, _, n = row.stat(metric) if metric else (0, 0, 0)
+            metric = f"{short_metric(metric)} = {mean:.3f} ({row.key[3]})" if n else "failed"
             overview.append(f"| {row.key[0]} | {row.key[1]} | {row.key[2]} | {paper_of.get(key) or ''} | "
                             f"`{config_of.get(key) or ''}` | {metric} |")
     total = wall if wall is not None else sum(timings.values())

@@ -3,7 +3,8 @@
 Rows are grouped challenge -> family -> method -> dataset (-> any other swept setting), each
 metric as mean ± std over seeds, plus parameters and fit time; a failed run shows as a failed row.
 A challenge package may add ``<challenge>/report.py`` with ``plots(records, out_dir)`` and
-``notes(records)``, called here for that challenge's records.
+``notes(records)``, called here for that challenge's records, and ``HEADLINE`` (one metric name, or a
+dict family -> metric name): the metric the survey's overview shows for that challenge's methods.
 """
 
 from __future__ import annotations
@@ -188,6 +189,20 @@ def plot(rows: Sequence[Row], column: str | None, path: Path, title: str = "") -
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120), mode="wb")
     plt.close(fig)
     return path
+
+
+def headline_metric(challenge: str, family: str, available: Sequence[str]) -> str | None:
+    """The metric that ``<challenge>.report.HEADLINE`` names for ``family``, if ``available`` has it;
+    otherwise the first of ``available`` (``None`` if empty)."""
+    try:
+        named = getattr(importlib.import_module(f"{challenge}.report"), "HEADLINE", None)
+    except ModuleNotFoundError:
+        named = None
+    if isinstance(named, dict):
+        named = named.get(family)
+    if named in available:
+        return named
+    return available[0] if available else None
 
 
 def challenge_extras(records: Sequence[dict[str, Any]], out: Path) -> tuple[list[Path], list[str]]:

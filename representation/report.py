@@ -15,6 +15,8 @@ import numpy as np
 from representation.task import PROJECTION_FILE
 
 MARKERS = ("o", "^", "s", "D", "v", "P")
+#: the survey overview's metric: probing for joint spaces, retrieval for coordinated ones (DESIGN)
+HEADLINE = {"joint": "test/clean/probe_all", "coordinated": "test/clean/r1_image2audio"}
 
 
 def _first_runs(records: list[dict[str, Any]]) -> dict[tuple[str, str], Path]:

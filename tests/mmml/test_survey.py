@@ -36,6 +36,7 @@ def test_survey_writes_a_report_with_tables_and_plots(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     report = (tmp_path / "r" / "report.md").read_text()
     assert "## Overview: the taxonomy as code" in report and "| fusion | model_agnostic | early |" in report
+    assert "| `fusion/early` | clean acc = " in report  # fusion's HEADLINE
     assert "Reproduce: `mmml-run -m experiment=fusion_table data=avdigits seed=0" in report
     assert "![table](fusion_table/table.png)" in report
     for ext in ("md", "csv", "tex", "png"):

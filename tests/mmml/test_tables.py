@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmml.results import setting_of, write_record
-from mmml.tables import aggregate, build_table, main
+from mmml.tables import aggregate, build_table, headline_metric, main
 
 
 def _record(run_dir, method, seed, acc, status="ok", family="neural", dataset="avdigits", setting=""):
@@ -80,3 +80,15 @@ def test_skipped_runs_are_listed_apart_not_as_rows(tmp_path):
     md = build_table([tmp_path], tmp_path / "t")["md"].read_text()
     assert "| mfeat |" not in md
     assert "Skipped (data set not available here)" in md and "early on mfeat: MissingDataError" in md
+
+
+def test_headline_metric_is_the_one_each_challenge_names():
+    have = ["test/clean/arith", "test/clean/probe_all", "test/clean/r1_image2audio"]
+    assert headline_metric("representation", "joint", have) == "test/clean/probe_all"
+    assert headline_metric("representation", "coordinated", have) == "test/clean/r1_image2audio"
+    assert headline_metric("translation", "model_based", ["test/clean/exact", "test/clean/wer"]) == "test/clean/wer"
+    # named but not measured, unknown family or challenge: the first metric there is
+    assert headline_metric("translation", "model_based", ["test/clean/exact"]) == "test/clean/exact"
+    assert headline_metric("representation", "hybrid", have) == "test/clean/arith"
+    assert headline_metric("no_such_challenge", "x", have) == "test/clean/arith"
+    assert headline_metric("fusion", "neural", []) is None
