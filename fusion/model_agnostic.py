@@ -25,11 +25,17 @@ class UnimodalEncoders(nn.Module):
         specs: modality specs. dim: output size of every encoder. modalities: which (default all).
         encoder: keyword arguments of :func:`mmml.encoders.build_encoder` per modality kind, e.g.
             ``{"sequence": {"channels": 16}, "image": {"channels": 8}}`` (small encoders for cheap sweeps).
+        modality_dropout: in training, :meth:`stacked` marks each modality of each example missing with
+            this probability, exactly as a modality absent from the batch (ModDrop, Neverova et al. 2016),
+            so that a fusion learns to do without it.
     """
 
     def __init__(self, specs: dict[str, ModalitySpec], dim: int, modalities: list[str] | None = None,
-                 encoder: dict[str, dict] | None = None) -> None:
+                 encoder: dict[str, dict] | None = None, modality_dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= float(modality_dropout) < 1.0:
+            raise ValueError(f"model.net.modality_dropout={modality_dropout}; use a probability in [0, 1)")
+        self.modality_dropout = float(modality_dropout)
         self.modalities = list(modalities) if modalities is not None else list(specs)
         unknown = [m for m in self.modalities if m not in specs]
         if unknown:
@@ -50,13 +56,16 @@ class UnimodalEncoders(nn.Module):
         return {m: encode(self.encoders[m], batch, m) if is_present(batch, m) else None for m in self.modalities}
 
     def stacked(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Features ``(B, M, dim)`` with missing modalities zeroed, and the presence mask ``(B, M)`` (float)."""
+        """Features ``(B, M, dim)`` with missing modalities zeroed, and the presence mask ``(B, M)`` (float);
+        in training, modality dropout removes more."""
         feats = self(batch)
         n = present_mask(batch, self.modalities[0]).shape[0]
         param = next(self.parameters())
         parts, masks = [], []
         for m in self.modalities:
             mask = present_mask(batch, m).to(device=param.device, dtype=param.dtype)
+            if self.training and self.modality_dropout > 0:
+                mask = mask * (torch.rand(n, device=param.device) >= self.modality_dropout).to(param.dtype)
             h = feats[m] if feats[m] is not None else torch.zeros(n, self.dim, device=param.device, dtype=param.dtype)
             parts.append(h * mask[:, None])
             masks.append(mask)
@@ -93,8 +102,8 @@ class EarlyFusion(nn.Module):
     Args:
         specs: modality specs (from the datamodule). num_classes: classes.
         modalities: which to fuse (default all). hidden: encoder output and MLP width.
-        modality_dropout: during training, zero each modality's features with this probability
-            (per example), the training-time counterpart of missing-modality robustness.
+        modality_dropout: during training, drop each modality of each example with this probability
+            (see :class:`UnimodalEncoders`), the training-time counterpart of missing-modality robustness.
 
     Shapes: batch dict -> logits ``(B, num_classes)``.
     """
@@ -103,22 +112,12 @@ class EarlyFusion(nn.Module):
                  hidden: int = 128, dropout: float = 0.2, modality_dropout: float = 0.0,
                  encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
-        self.front = UnimodalEncoders(specs, hidden, modalities, encoder)
-        self.modality_dropout = modality_dropout
+        self.front = UnimodalEncoders(specs, hidden, modalities, encoder, modality_dropout)
         self.head = mlp([hidden * len(self.front.modalities), hidden, num_classes], dropout=dropout)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
-        feats = self.front(batch)
-        n = present_mask(batch, self.front.modalities[0]).shape[0]
-        device = self.head[0].weight.device
-        parts = []
-        for m in self.front.modalities:
-            h = feats[m] if feats[m] is not None else torch.zeros(n, self.front.dim, device=device)
-            keep = present_mask(batch, m).to(h.dtype)[:, None] if feats[m] is not None else 1.0
-            if self.training and self.modality_dropout > 0:
-                keep = keep * (torch.rand(n, 1, device=device) >= self.modality_dropout).to(h.dtype)
-            parts.append(h * keep)
-        return self.head(torch.cat(parts, dim=1))
+        h, _ = self.front.stacked(batch)
+        return self.head(h.flatten(1))
 
 
 COMBINATIONS = ("mean", "product", "learned")

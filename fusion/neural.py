@@ -51,9 +51,9 @@ def tensor_dim(n_modalities: int, hidden: int, max_size: int) -> int:
 class _FusionClassifier(nn.Module):
     """Shared front (encoders to ``dim``) and back (ReLU, dropout, linear) of tensor and low-rank fusion."""
 
-    def __init__(self, specs, num_classes, modalities, dim, post, dropout, encoder) -> None:
+    def __init__(self, specs, num_classes, modalities, dim, post, dropout, encoder, modality_dropout) -> None:
         super().__init__()
-        self.front = UnimodalEncoders(specs, dim, modalities, encoder)
+        self.front = UnimodalEncoders(specs, dim, modalities, encoder, modality_dropout)
         self.head = nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(post, num_classes))
 
     def features(self, batch: dict[str, Tensor]) -> list[Tensor]:
@@ -68,7 +68,8 @@ class TensorFusion(_FusionClassifier):
         specs: modality specs. num_classes: classes. modalities: which (default all).
         hidden: cap on each modality's vector size ``d_m``; ``d_m`` is the largest size that keeps the
             fused tensor at most ``max_size`` entries. post: width of the post-fusion layer.
-        encoder: per-kind encoder arguments (see ``UnimodalEncoders``).
+        encoder: per-kind encoder arguments (see ``UnimodalEncoders``). modality_dropout: ModDrop in
+            training (see ``UnimodalEncoders``): a dropped modality enters as ``[0; 1]``.
 
     Shapes: batch dict -> logits ``(B, num_classes)``; ``fusion_layer`` maps ``(B, prod(d_m + 1))`` to ``(B, post)``.
 
@@ -81,10 +82,10 @@ class TensorFusion(_FusionClassifier):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modalities: list[str] | None = None,
                  hidden: int = 32, max_size: int = 4096, post: int = 64, dropout: float = 0.1,
-                 encoder: dict[str, dict] | None = None) -> None:
+                 encoder: dict[str, dict] | None = None, modality_dropout: float = 0.0) -> None:
         n = len(modalities) if modalities is not None else len(specs)
         self.dim = tensor_dim(n, hidden, max_size)
-        super().__init__(specs, num_classes, modalities, self.dim, post, dropout, encoder)
+        super().__init__(specs, num_classes, modalities, self.dim, post, dropout, encoder, modality_dropout)
         self.fusion_layer = nn.Linear((self.dim + 1) ** n, post)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
@@ -109,10 +110,10 @@ class LowRankFusion(_FusionClassifier):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modalities: list[str] | None = None,
                  hidden: int = 32, rank: int = 4, post: int = 64, dropout: float = 0.1,
-                 encoder: dict[str, dict] | None = None) -> None:
+                 encoder: dict[str, dict] | None = None, modality_dropout: float = 0.0) -> None:
         if int(rank) < 1:
             raise ValueError(f"model.net.rank={rank}; use a rank >= 1")
-        super().__init__(specs, num_classes, modalities, hidden, post, dropout, encoder)
+        super().__init__(specs, num_classes, modalities, hidden, post, dropout, encoder, modality_dropout)
         n = len(self.front.modalities)
         self.dim, self.rank = hidden, int(rank)
         # each factor starts as a product of n terms of size ~1, so the sum keeps unit scale
@@ -148,7 +149,7 @@ class GatedFusion(nn.Module):
     ``gate="gmu"`` scores every modality from all inputs, ``g = softmax(W_g [x_1; ...; x_M])`` (the gated
     multimodal unit of Arevalo et al. 2017; with two modalities ``g_1 = sigmoid((w_1 - w_2) [x_1; x_2])``);
     ``gate="attention"`` scores each from its own ``h_m``: ``g = softmax(v^T tanh(U h_m))``. A missing
-    modality gets weight 0.
+    modality gets weight 0; ``modality_dropout`` drops modalities in training (see ``UnimodalEncoders``).
 
     Shapes: batch dict -> ``{"logits": (B, C), "gates": (B, M)}``.
 
@@ -161,11 +162,11 @@ class GatedFusion(nn.Module):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modalities: list[str] | None = None,
                  hidden: int = 32, gate: str = "gmu", dropout: float = 0.1,
-                 encoder: dict[str, dict] | None = None) -> None:
+                 encoder: dict[str, dict] | None = None, modality_dropout: float = 0.0) -> None:
         super().__init__()
         if gate not in ("gmu", "attention"):
             raise ValueError(f"model.net.gate={gate!r}; choose 'gmu' or 'attention'")
-        self.front = UnimodalEncoders(specs, hidden, modalities, encoder)
+        self.front = UnimodalEncoders(specs, hidden, modalities, encoder, modality_dropout)
         n = len(self.front.modalities)
         self.gate = gate
         self.transforms = nn.ModuleList([nn.Linear(hidden, hidden) for _ in range(n)])

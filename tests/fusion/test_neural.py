@@ -119,3 +119,26 @@ def test_neural_fusions_train_and_handle_missing(cls):
 def test_unknown_modality_is_named():
     with pytest.raises(ValueError, match="'z'"):
         TensorFusion(SPECS, num_classes=2, modalities=["a", "z"])
+
+
+@pytest.mark.parametrize("cls", [TensorFusion, LowRankFusion, GatedFusion])
+def test_modality_dropout_drops_each_modality_independently_in_training_only(cls):
+    """ModDrop (Neverova et al. 2016): in training each modality of each example is marked missing with
+    probability p, independently; a dropped modality's features are zero, as for an absent one."""
+    torch.manual_seed(0)
+    net = cls(SPECS, 4, hidden=3, modality_dropout=0.4)
+    x = batch(4000)
+    h, mask = net.front.stacked(x)
+    assert abs(mask.mean().item() - 0.6) < 0.03
+    both = (mask[:, 0] == 0) & (mask[:, 1] == 0)
+    assert abs(both.float().mean().item() - 0.16) < 0.03  # 0.4 * 0.4: independent draws
+    assert h[mask == 0].abs().max() == 0 and h[mask == 1].abs().sum() > 0
+    net.eval()
+    assert net.front.stacked(x)[1].min() == 1  # no dropping at test time
+    absent = {**x, "a_present": torch.zeros(4000, dtype=torch.bool)}
+    assert net.front.stacked(absent)[1][:, 0].max() == 0  # an absent modality stays absent
+
+
+def test_modality_dropout_must_be_a_probability():
+    with pytest.raises(ValueError, match="modality_dropout=1.0"):
+        TensorFusion(SPECS, 4, hidden=3, modality_dropout=1.0)
