@@ -70,6 +70,10 @@ def check_config(cfg: DictConfig) -> None:
     for key in ("model.net", "model.task", "data", "trainer"):
         if OmegaConf.select(cfg, key) is None:
             raise ValueError(f"config has no {key}; choose one, e.g. model=fusion/early data=avdigits trainer=cpu")
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator") or "")
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"trainer.accelerator={accelerator} (trainer=gpu or ddp), but torch {torch.__version__} "
+                           "sees no CUDA GPU here; use trainer=cpu, or run on a GPU machine with a CUDA build of torch")
 
 
 def make_trainer(cfg: DictConfig, run_dir: Path) -> pl.Trainer:

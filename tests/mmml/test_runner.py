@@ -54,6 +54,14 @@ def test_a_failing_job_is_recorded_as_failed(tmp_path, override, match):
     assert match in saved["error"]
 
 
+@pytest.mark.parametrize("trainer", ["gpu", "ddp"])
+def test_gpu_trainer_without_a_gpu_fails_with_the_fix(tmp_path, monkeypatch, trainer):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    rec = run(config("experiment=smoke", f"trainer={trainer}", f"run_dir={tmp_path}"))
+    assert rec["status"] == "failed"
+    assert "sees no CUDA GPU here; use trainer=cpu" in rec["error"]
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes(experiment):
     cfg = config(f"experiment={experiment}")
