@@ -89,9 +89,11 @@ def count_jobs(experiment: str, overrides: Sequence[str]) -> int:
 
 
 def table_command(experiment: str, sweep_dir: Path, overrides: Sequence[str]) -> list[str]:
+    """The sweep of one table: ``mmml-run -m ...`` beside this interpreter, or ``python -m mmml.runner`` where
+    the project runs from its source tree without console scripts (``PYTHONPATH``, as on the GPU machine)."""
     exe = Path(sys.executable).with_name("mmml-run")
-    return [str(exe) if exe.exists() else "mmml-run", "-m", f"experiment={experiment}",
-            f"hydra.sweep.dir={sweep_dir}", *overrides]
+    runner = [str(exe)] if exe.exists() else [sys.executable, "-m", "mmml.runner"]
+    return [*runner, "-m", f"experiment={experiment}", f"hydra.sweep.dir={sweep_dir}", *overrides]
 
 
 def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], position: int = 0) -> tuple[int, float]:

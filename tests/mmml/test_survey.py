@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mmml.survey import count_jobs, data_override, is_embedded, table_experiments
+from mmml.survey import count_jobs, data_override, is_embedded, table_command, table_experiments
 
 
 def test_table_experiments_in_taxonomy_order():
@@ -25,6 +25,16 @@ def test_embedded_data_filter_and_job_count():
     assert data_override("fusion_table", "all") == []
     assert data_override("fusion_table", "mfeat") == ["data=mfeat"]
     assert count_jobs("fusion_table", ["model=fusion/early,fusion/late_mean", "seed=0"]) == 2 * 3  # 3 data sets
+
+
+def test_table_command_without_console_scripts_runs_the_module(tmp_path, monkeypatch):
+    """From a source tree on PYTHONPATH (no mmml-run beside the interpreter), the sweep runs as a module."""
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
+    cmd = table_command("fusion_table", tmp_path / "sweep", ["seed=0"])
+    assert cmd[:3] == [str(tmp_path / "python3"), "-m", "mmml.runner"]
+    assert cmd[3:] == ["-m", "experiment=fusion_table", f"hydra.sweep.dir={tmp_path / 'sweep'}", "seed=0"]
+    (tmp_path / "mmml-run").touch()
+    assert table_command("fusion_table", tmp_path / "sweep", [])[0] == str(tmp_path / "mmml-run")
 
 
 @pytest.mark.slow
