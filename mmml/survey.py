@@ -1,8 +1,9 @@
 """``mmml-survey``: every challenge's comparison table, run and written into one report.
 
-Runs each ``experiments/experiment/*_table.yaml`` as a Hydra multirun (one process per table, so
-start-up costs are paid once per table), shows progress per table and per job, builds each table
-with :mod:`mmml.tables`, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
+Runs each ``experiments/experiment/*_table.yaml`` as Hydra multiruns, one per seed the table sweeps (one
+process each, so start-up costs are paid once per sweep, and a long table can use several cores), the
+longest tables first; shows progress per sweep and per job, builds each table with :mod:`mmml.tables`
+as soon as its sweeps are done, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
 family -> method -> paper -> config -> headline metric), then the tables with their plots, each
 headed by the exact command that reproduces it. A failed job is reported, not fatal.
 """
@@ -17,6 +18,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +35,9 @@ from mmml.tables import aggregate, build_table, headline_metric, metric_columns,
 
 log = logging.getLogger("mmml.survey")
 CHALLENGE_ORDER = ("representation", "translation", "alignment", "fusion", "colearning")
+#: the order sweeps are started in, longest first (measured on CPU, docs/benchmarks.md), so that the
+#: short ones fill the cores while the long ones run
+LONGEST_FIRST = ("translation", "colearning", "fusion", "representation", "alignment")
 JOB_DONE = re.compile(r"mmml\.run\]\[(INFO|ERROR)\] - .+ seed \S+: (ok|failed|skipped)")
 
 
@@ -96,6 +101,15 @@ def table_command(experiment: str, sweep_dir: Path, overrides: Sequence[str]) ->
     return [*runner, "-m", f"experiment={experiment}", f"hydra.sweep.dir={sweep_dir}", *overrides]
 
 
+def table_parts(experiment: str, overrides: Sequence[str]) -> list[list[str]]:
+    """The table's sweep cut into one part per seed it sweeps (the extra override of each part); one part
+    when the command line fixes ``seed`` or the table does not sweep it."""
+    seeds = sweep_params(experiment).get("seed")
+    if not seeds or any(o.partition("=")[0].lstrip("+") == "seed" for o in overrides):
+        return [[]]
+    return [[f"seed={s.strip()}"] for s in seeds.split(",")]
+
+
 def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], position: int = 0) -> tuple[int, float]:
     """Run one table's multirun, streaming its jobs into a progress bar; returns (exit code, seconds)."""
     cmd = table_command(experiment, sweep_dir, overrides)
@@ -103,7 +117,8 @@ def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], positi
     start = time.perf_counter()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     logfile = sweep_dir / "survey.log"
-    with open(logfile, "w") as logf, tqdm(total=total, desc=experiment, unit="job", position=position,
+    desc = " ".join([experiment, *(o for o in overrides if o.startswith("seed="))])
+    with open(logfile, "w") as logf, tqdm(total=total, desc=desc, unit="job", position=position,
                                           leave=True, file=sys.stderr) as bar:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
         failed = 0
@@ -129,12 +144,13 @@ def write_report(out: Path, experiments: Sequence[str], commands: dict[str, list
     for exp in experiments:
         sweep = out / "runs" / exp
         command = " ".join(shlex.quote(c) for c in ["mmml-run", "-m", f"experiment={exp}", *commands.get(exp, [])])
-        head = f"## {exp.removesuffix('_table').capitalize()}\n\nReproduce: `{command}` then " \
-               f"`mmml-table <sweep folder> --out {exp}`. Wall time here: {timings.get(exp, 0):.0f} s.\n"
+        head = (f"## {exp.removesuffix('_table').capitalize()}\n\nReproduce: `{command}` then "
+                f"`mmml-table <sweep folder> --out {exp}`. Time here: {timings.get(exp, 0):.0f} s (its sweeps' "
+                "wall times, summed).\n")
         records = find_records([sweep]) if sweep.exists() else []
         if not records:
             sections.append(head + f"\nNo results (the sweep exited with code {codes.get(exp)}; see "
-                            f"`runs/{exp}/survey.log`).\n")
+                            f"`runs/{exp}/*/survey.log`).\n")
             continue
         body = (out / exp / "table.md").read_text()
         images = "".join(f"\n![{p.stem}]({exp}/{p.name})\n" for p in sorted((out / exp).glob("*.png")))
@@ -171,21 +187,33 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
     out = Path(out).resolve()
     experiments = table_experiments(tables)
     extra = [*(QUICK if quick else ()), *(["skip_missing_data=true"] if data == "embedded" else []), *overrides]
-    timings, codes, commands = {}, {}, {}
+    commands = {exp: [*data_override(exp, data), *extra] for exp in experiments}
+    parts = {exp: table_parts(exp, commands[exp]) for exp in experiments}
+    rank = {c: i for i, c in enumerate(LONGEST_FIRST)}
+    units = sorted(((exp, part) for exp in experiments for part in parts[exp]),
+                   key=lambda u: rank.get(u[0].removesuffix("_table"), -1))
+    timings = dict.fromkeys(experiments, 0.0)
+    codes = dict.fromkeys(experiments, 0)
+    left = {exp: len(parts[exp]) for exp in experiments}
+    lock = threading.Lock()
 
     def one(item):
-        position, exp = item
-        args = [*data_override(exp, data), *extra]
-        commands[exp] = args
-        code, seconds = run_table(exp, out / "runs" / exp, args, position)
-        timings[exp], codes[exp] = seconds, code
-        if (out / "runs" / exp).exists() and find_records([out / "runs" / exp]):
+        position, (exp, part) = item
+        sweep = out / "runs" / exp / (part[0].replace("=", "") if part else "all")
+        code, seconds = run_table(exp, sweep, [*commands[exp], *part], position)
+        with lock:
+            timings[exp] += seconds
+            codes[exp] = max(codes[exp], code)
+            left[exp] -= 1
+            last = left[exp] == 0
+        if last and find_records([out / "runs" / exp]):  # the table's last sweep: build it now
             build_table([out / "runs" / exp], out / exp, title=exp)
         return exp
 
     start = time.perf_counter()
+    (out / "runs").mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        list(pool.map(one, enumerate(experiments)))
+        list(pool.map(one, enumerate(units)))
     path = write_report(out, experiments, commands, timings, codes, wall=time.perf_counter() - start)
     atomic_write(out / "timings.csv", lambda f: f.write(
         "table,seconds,exit_code\n" + "".join(f"{e},{timings[e]:.1f},{codes[e]}\n" for e in experiments)))
@@ -204,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "sweeps; real ones need MMML_DATA), or one data set for every table (e.g. avdigits_fsdd)")
     parser.add_argument("--tables", default=None, help="comma-separated subset, e.g. fusion,alignment")
     parser.add_argument("--jobs", type=int, default=max(1, min(5, os.cpu_count() or 1)),
-                        help="tables run at once (default: one per CPU core, at most 5; each job uses one thread)")
+                        help="sweeps run at once (default: one per CPU core, at most 5; each job uses one thread)")
     args, overrides = parser.parse_known_args(argv)
     bad = [o for o in overrides if "=" not in o]
     if bad:

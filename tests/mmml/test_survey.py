@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mmml.survey import count_jobs, data_override, is_embedded, table_command, table_experiments
+from mmml.survey import count_jobs, data_override, is_embedded, table_command, table_experiments, table_parts
 
 
 def test_table_experiments_in_taxonomy_order():
@@ -25,6 +25,15 @@ def test_embedded_data_filter_and_job_count():
     assert data_override("fusion_table", "all") == []
     assert data_override("fusion_table", "mfeat") == ["data=mfeat"]
     assert count_jobs("fusion_table", ["model=fusion/early,fusion/late_mean", "seed=0"]) == 2 * 3  # 3 data sets
+
+
+def test_a_table_is_cut_into_one_sweep_per_seed():
+    assert table_parts("fusion_table", []) == [["seed=0"], ["seed=1"], ["seed=2"]]
+    assert table_parts("fusion_table", ["seed=0", "trainer.max_epochs=3"]) == [[]]  # --quick fixes the seed
+    assert table_parts("smoke", []) == [[]]  # no seed sweep
+    # the parts together are the table's jobs
+    parts = table_parts("translation_table", [])
+    assert sum(count_jobs("translation_table", p) for p in parts) == count_jobs("translation_table", [])
 
 
 def test_table_command_without_console_scripts_runs_the_module(tmp_path, monkeypatch):
