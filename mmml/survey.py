@@ -203,7 +203,7 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
         code, seconds = run_table(exp, sweep, [*commands[exp], *part], position)
         with lock:
             timings[exp] += seconds
-            codes[exp] = max(codes[exp], code)
+            codes[exp] = codes[exp] or code  # the first failing sweep's exit code (a signal is negative)
             left[exp] -= 1
             last = left[exp] == 0
         if last and find_records([out / "runs" / exp]):  # the table's last sweep: build it now
