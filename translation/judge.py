@@ -28,7 +28,7 @@ from translation.model_based import AttentionTranslator
 log = logging.getLogger(__name__)
 
 
-def train_judge(train: dict[str, Tensor], specs: dict[str, ModalitySpec], epochs: int = 30, hidden: int = 64,
+def train_judge(train: dict[str, Tensor], specs: dict[str, ModalitySpec], epochs: int = 60, hidden: int = 64,
                 batch_size: int = 16, lr: float = 3e-3, seed: int = 0) -> AttentionTranslator:
     """Train the recogniser (speech -> digit words) on ``train`` with its own seeded generator."""
     with torch.random.fork_rng(devices=[]):
@@ -50,7 +50,7 @@ def train_judge(train: dict[str, Tensor], specs: dict[str, ModalitySpec], epochs
     return net.eval()
 
 
-def cached_judge(datamodule: Any, epochs: int = 30, hidden: int = 64, seed: int = 0) -> AttentionTranslator:
+def cached_judge(datamodule: Any, epochs: int = 60, hidden: int = 64, seed: int = 0) -> AttentionTranslator:
     """The judge of ``datamodule``'s speech, trained once and cached beside its features."""
     specs = datamodule.specs
     params = {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs,

@@ -51,7 +51,7 @@ class TranslationTask(MMMLTask):
     """
 
     def __init__(self, net: nn.Module, clip_grad_norm: float | None = None, max_epochs: int | None = None,
-                 judge_epochs: int = 30,
+                 judge_epochs: int = 60,
                  judge_hidden: int = 64, **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
         if not hasattr(net, "translate") or not hasattr(net, "direction"):
