@@ -7,37 +7,35 @@ import sys
 import pytest
 
 
-@pytest.fixture(scope="session")
-def tslearn_metrics():
-    """``tslearn.metrics`` (a ``bench`` extra), imported with numba's JIT off: compiling its kernels takes
-    longer than running them in Python on the small inputs of these tests."""
-    pytest.importorskip("tslearn")
-    if "tslearn.metrics" not in sys.modules:
+def _import_without_jit(name: str):
+    """Import ``name`` with numba's JIT off (once per session) and return the module."""
+    if name not in sys.modules:
+        import importlib
+
         import numba
 
         before = numba.config.DISABLE_JIT
         numba.config.DISABLE_JIT = True
         try:
-            import tslearn.metrics  # noqa: F401
+            importlib.import_module(name)
         finally:
             numba.config.DISABLE_JIT = before
-    return sys.modules["tslearn.metrics"]
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def tslearn_metrics():
+    """``tslearn.metrics`` (a ``bench`` extra), imported with numba's JIT off: compiling its kernels takes
+    longer than running them in Python on the small inputs of these tests."""
+    pytest.importorskip("tslearn")
+    return _import_without_jit("tslearn.metrics")
 
 
 @pytest.fixture(scope="session")
 def tslearn_barycenters(tslearn_metrics):
     """``tslearn.barycenters``, imported with numba's JIT off like :func:`tslearn_metrics` (its compiled
     kernels cannot call the uncompiled metrics)."""
-    if "tslearn.barycenters" not in sys.modules:
-        import numba
-
-        before = numba.config.DISABLE_JIT
-        numba.config.DISABLE_JIT = True
-        try:
-            import tslearn.barycenters  # noqa: F401
-        finally:
-            numba.config.DISABLE_JIT = before
-    return sys.modules["tslearn.barycenters"]
+    return _import_without_jit("tslearn.barycenters")
 
 
 @pytest.fixture(autouse=True)
