@@ -1,13 +1,13 @@
 """Alignment (Baltrusaitis et al. 2017, section 5): finding correspondences between sub-parts of modalities.
 
-- explicit methods, the alignment is the output (:mod:`alignment.explicit`): DTW, soft-DTW, canonical time
-  warping, HMM and CTC forced alignment, with their metrics (:mod:`alignment.metrics`);
-- the aligners of the challenge built on them: unsupervised (:mod:`alignment.unsupervised`: uniform
+- explicit methods, the alignment is the output (:mod:`mmml.alignment.explicit`): DTW, soft-DTW, canonical time
+  warping, HMM and CTC forced alignment, with their metrics (:mod:`mmml.alignment.metrics`);
+- the aligners of the challenge built on them: unsupervised (:mod:`mmml.alignment.unsupervised`: uniform
   baseline, DTW against word templates, CTW between modalities) and supervised
-  (:mod:`alignment.supervised`: HMM and CTC forced alignment);
-- implicit alignment (:mod:`alignment.implicit`): the attention of an encoder-decoder read out as an alignment;
-- the Lightning task that trains and scores them (:mod:`alignment.task`) and the table's report
-  (:mod:`alignment.report`).
+  (:mod:`mmml.alignment.supervised`: HMM and CTC forced alignment);
+- implicit alignment (:mod:`mmml.alignment.implicit`): the attention of an encoder-decoder read out as an alignment;
+- the Lightning task that trains and scores them (:mod:`mmml.alignment.task`) and the table's report
+  (:mod:`mmml.alignment.report`).
 
 The public names are re-exported here: ``from alignment import dtw, CTCAligner, AlignmentTask``.
 """

@@ -5,8 +5,8 @@ A small fully convolutional acoustic model in the manner of Wav2Letter (Collober
 dilations widening the receptive field as in TDNNs (Peddinti et al. 2015); optionally followed by a
 bidirectional GRU (Graves et al. 2013). Frames (B, T, F) -> (B, T', out_features) with
 T' = ceil(T / stride) for the longest valid input (padding beyond it is cut), and the valid lengths.
-:class:`alignment.supervised.CTCAligner` puts a CTC output layer on it;
-:class:`alignment.implicit.AttentionAligner` attends over it.
+:class:`mmml.alignment.supervised.CTCAligner` puts a CTC output layer on it;
+:class:`mmml.alignment.implicit.AttentionAligner` attends over it.
 
 Examples:
     >>> import torch

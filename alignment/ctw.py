@@ -124,7 +124,7 @@ class CanonicalTimeWarping(BaseEstimator):
         n_components: canonical dimensions used for warping (default: min(dx, dy)).
         reg: CCA ridge, relative to the mean variance.
         max_iter: most alternations; tol: stop when the relative decrease of the DTW cost is below it.
-        window, step_pattern: passed to :func:`alignment.dynamic_time_warping.dtw`.
+        window, step_pattern: passed to :func:`mmml.alignment.dynamic_time_warping.dtw`.
 
     ``fit(X, Y)`` takes one pair, X (Nx, dx) and Y (Ny, dy), or lists of pairs sharing projections.
     Learned: ``x_weights_`` (dx, k), ``y_weights_`` (dy, k), ``x_mean_``, ``y_mean_``,

@@ -2,16 +2,16 @@
 
 The families live in their own modules and are gathered here:
 
-- :mod:`alignment.dynamic_time_warping`: dynamic time warping, batched on CPU/GPU (Sakoe & Chiba 1978).
-- :mod:`alignment.soft_dtw_loss`: soft-DTW and its loss (Cuturi & Blondel 2017).
-- :mod:`alignment.ctw`: canonical time warping, linear and deep (Zhou & De la Torre 2009; Trigeorgis et al. 2016).
-- :mod:`alignment.hmm`: HMM forced alignment with left-to-right word models (hmmlearn).
-- :mod:`alignment.ctc`: CTC forced alignment (torchaudio).
-- :mod:`alignment.metrics`: boundary error (ms), share within tolerance, frame accuracy.
+- :mod:`mmml.alignment.dynamic_time_warping`: dynamic time warping, batched on CPU/GPU (Sakoe & Chiba 1978).
+- :mod:`mmml.alignment.soft_dtw_loss`: soft-DTW and its loss (Cuturi & Blondel 2017).
+- :mod:`mmml.alignment.ctw`: canonical time warping, linear and deep (Zhou & De la Torre 2009; Trigeorgis et al. 2016).
+- :mod:`mmml.alignment.hmm`: HMM forced alignment with left-to-right word models (hmmlearn).
+- :mod:`mmml.alignment.ctc`: CTC forced alignment (torchaudio).
+- :mod:`mmml.alignment.metrics`: boundary error (ms), share within tolerance, frame accuracy.
 
 Examples:
     >>> import torch
-    >>> from alignment.explicit import dtw
+    >>> from mmml.alignment.explicit import dtw
     >>> float(dtw(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 0.0, 1.0])))
     0.0
 """

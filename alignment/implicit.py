@@ -93,7 +93,7 @@ class AttentionAligner(nn.Module):
     Args:
         specs: the data set's modalities. modality: the frames; transcript: the token modality decoded.
         hidden: encoder and decoder width. stride, dilations, rnn, dropout: the
-            :class:`~alignment.acoustic.AcousticEncoder` (stride sets the attention's resolution).
+            :class:`~mmml.alignment.acoustic.AcousticEncoder` (stride sets the attention's resolution).
         attention: ``"additive"`` (Bahdanau et al. 2015: content-based scores) or ``"gmm"`` (Graves 2013,
             "Generating sequences with recurrent neural networks": a mixture of ``mixtures`` Gaussians over
             the steps whose means only move forward, in the normalised form of Battenberg et al. 2020;

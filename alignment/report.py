@@ -4,7 +4,7 @@
 share within 20 / 50 ms, frame accuracy, ms per pair; mean ± std over seeds), then what the rows say
 (best aligner, which ones beat the uniform baseline, explicit against implicit). ``plots(records, out_dir)``
 draws, per data set, the first test utterance of one run per aligner (``alignment_example.pt``, written by
-:class:`alignment.task.AlignmentTask`): its log-mel spectrogram with the true word spans, and under it each
+:class:`mmml.alignment.task.AlignmentTask`): its log-mel spectrogram with the true word spans, and under it each
 aligner's path (word index against time) beside the true one, the attention behind the implicit aligner's.
 
 Examples:

@@ -4,7 +4,7 @@ Reference: M. Cuturi and M. Blondel, "Soft-DTW: a differentiable loss function f
 ICML 2017 (forward recursion: Algorithm 1; gradient by the backward recursion: Algorithm 2). The
 normalised variant is the soft-DTW divergence of Blondel, Mensch and Vert (AISTATS 2021).
 
-Both recursions run batched over anti-diagonals, like :mod:`alignment.dynamic_time_warping`, on any device. The min
+Both recursions run batched over anti-diagonals, like :mod:`mmml.alignment.dynamic_time_warping`, on any device. The min
 of DTW becomes ``softmin_g(a) = -g log sum exp(-a / g)``, so soft-DTW tends to DTW as ``g -> 0``
 (from below: ``dtw - g log 3 (N + M) <= soft_dtw <= dtw``).
 """
@@ -101,7 +101,7 @@ class _SoftDTW(torch.autograd.Function):
 def _soft_dtw_nmb(cost: Tensor, gamma: float, n_len: list[int], m_len: list[int], window: int | None,
                   step_pattern: str) -> Tensor:
     if not gamma > 0:
-        raise ValueError(f"gamma={gamma} must be > 0; use alignment.dtw (hard DTW) for the hard minimum (gamma = 0)")
+        raise ValueError(f"gamma={gamma} must be > 0; use mmml.alignment.dtw (hard DTW) for the hard min (gamma = 0)")
     _check_band(window, n_len, m_len)
     n, m, _ = cost.shape
     if any(a < n for a in n_len) or any(a < m for a in m_len):  # padding never feeds a valid cell; keep it finite
@@ -159,7 +159,7 @@ def soft_dtw(x: Tensor, y: Tensor, gamma: float = 1.0, x_lengths: Tensor | Seque
              step_pattern: str = "symmetric1") -> Tensor:
     """Soft-DTW between sequences under the squared Euclidean local cost, differentiable in ``x`` and ``y``.
 
-    Cuturi & Blondel (2017). Shapes as :func:`alignment.dynamic_time_warping.dtw`: (B, N, D) and (B, M, D), or single
+    Cuturi & Blondel (2017). Shapes as :func:`~mmml.alignment.dtw`: (B, N, D) and (B, M, D), or single
     sequences (N, D)/(N,); returns (B,) or a scalar. For other local costs use :func:`soft_dtw_from_cost`.
 
     Examples:

@@ -1,13 +1,13 @@
 """Supervised explicit aligners of the alignment challenge: HMM and CTC forced alignment of a known transcript.
 
-- :class:`HMMAligner`: left-to-right Gaussian word HMMs (:class:`alignment.hmm.HMMForcedAligner`, hmmlearn)
+- :class:`HMMAligner`: left-to-right Gaussian word HMMs (:class:`mmml.alignment.hmm.HMMForcedAligner`, hmmlearn)
   trained on the words of the training split cut at their true spans, with a silence model trained on the
   pauses between them; Viterbi through the transcript's composite model (Rabiner 1989; HTK's HVite).
-- :class:`CTCAligner`: a small CTC acoustic model (:class:`alignment.acoustic.AcousticEncoder` and a
+- :class:`CTCAligner`: a small CTC acoustic model (:class:`mmml.alignment.acoustic.AcousticEncoder` and a
   softmax over blank + words; Graves et al. 2006) trained on transcripts only, aligned with
-  :func:`alignment.ctc.ctc_word_alignment` (``torchaudio.functional.forced_align``).
+  :func:`mmml.alignment.ctc.ctc_word_alignment` (``torchaudio.functional.forced_align``).
 
-Both follow the aligner interface of :class:`alignment.task.AlignmentTask`: ``align(batch) -> (B, D, 2)``
+Both follow the aligner interface of :class:`mmml.alignment.task.AlignmentTask`: ``align(batch) -> (B, D, 2)``
 ``[start, end)`` frames of ``batch[modality]``, -1 padded like ``<modality>_boundaries``; the HMM is fitted
 by ``fit_examples(train_split)``, the CTC model trained on ``loss(batch)``.
 
@@ -64,7 +64,7 @@ class HMMAligner(nn.Module):
             the start, the end and the gaps between words. n_cepstra: features are the first cepstra
             of the frames (``None``: the frames themselves). max_examples: at most this many examples
             per word and for silence (the first ones), to bound the fitting time.
-        **hmm: other :class:`~alignment.hmm.HMMForcedAligner` arguments (``covariance_type``, ``n_iter``,
+        **hmm: other :class:`~mmml.alignment.hmm.HMMForcedAligner` arguments (``covariance_type``, ``n_iter``,
             ``silence_prob``, ``random_state``...).
     """
 
@@ -143,7 +143,7 @@ class CTCAligner(nn.Module):
             runs from its first unit's first frame to its last unit's last frame (as torchaudio's forced
             alignment tutorial builds word spans from characters), so sub-word units cover a word better
             than one peaky word class.
-        hidden, stride, dilations, rnn, dropout: the :class:`~alignment.acoustic.AcousticEncoder`.
+        hidden, stride, dilations, rnn, dropout: the :class:`~mmml.alignment.acoustic.AcousticEncoder`.
         spans: ``"tokens"`` (each word where its units fire) or ``"tiling"`` (the words tile the frames,
             boundaries in the blank gaps by ``policy``: ``"midpoint"``, ``"start"`` or ``"end"``).
     """

@@ -4,20 +4,20 @@
 
 - ``align(batch) -> (B, D, 2)``: each word's ``[start, end)`` frame of ``batch[modality]``, -1 padded (the
   data contract's ``<modality>_boundaries``), given the transcript in the batch;
-- either ``loss(batch)`` (trained by gradient descent: :class:`~alignment.supervised.CTCAligner`,
-  :class:`~alignment.implicit.AttentionAligner`) or ``fit_examples(train_split)`` (fitted once, at the end
+- either ``loss(batch)`` (trained by gradient descent: :class:`~mmml.alignment.supervised.CTCAligner`,
+  :class:`~mmml.alignment.implicit.AttentionAligner`) or ``fit_examples(train_split)`` (fitted once, at the end
   of the first epoch, on the batches of the training split, like :class:`mmml.tasks.EstimatorTask`:
-  :class:`~alignment.supervised.HMMAligner`, :class:`~alignment.unsupervised.TemplateAligner`,
-  :class:`~alignment.unsupervised.CTWAligner`), or neither (:class:`~alignment.unsupervised.UniformAligner`).
+  :class:`~mmml.alignment.supervised.HMMAligner`, :class:`~mmml.alignment.unsupervised.TemplateAligner`,
+  :class:`~mmml.alignment.unsupervised.CTWAligner`), or neither (:class:`~mmml.alignment.unsupervised.UniformAligner`).
 
-At test, per condition, whole-split measures (:func:`alignment.metrics.alignment_scores`):
+At test, per condition, whole-split measures (:func:`mmml.alignment.metrics.alignment_scores`):
 ``boundary_mae_ms``, ``within_20ms``, ``within_50ms``, ``frame_accuracy`` (silence frames count), and
 ``ms_per_pair``, the wall time of ``align`` per utterance. The first test utterance, its true and predicted
 spans (and the attention, for attention aligners) are written to ``<run dir>/alignment_example.pt`` for
-:mod:`alignment.report`.
+:mod:`mmml.alignment.report`.
 
 Examples:
-    >>> from alignment.unsupervised import UniformAligner
+    >>> from mmml.alignment.unsupervised import UniformAligner
     >>> task = AlignmentTask(UniformAligner())
 """
 

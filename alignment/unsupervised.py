@@ -2,16 +2,16 @@
 
 - :class:`UniformAligner`: the baseline that knows only the number of words (equal parts).
 - :class:`TemplateAligner`: DTW (Sakoe & Chiba 1978) of the utterance against a reference rendition of its
-  transcript, per-word templates averaged over the training words (:func:`alignment.templates.mean_template`,
+  transcript, per-word templates averaged over the training words (:func:`mmml.alignment.templates.mean_template`,
   or soft-DTW barycenters, Cuturi & Blondel 2017) joined by a mean pause frame; the reference's word
-  boundaries are carried through the warping path (:func:`alignment.segments.warp_spans`).
+  boundaries are carried through the warping path (:func:`mmml.alignment.segments.warp_spans`).
 - :class:`CTWAligner`: canonical time warping (Zhou & De la Torre 2009) between two modalities, e.g. the
   speech and the image strip of the same digits: CCA projections learned without any boundary from the
   training pairs, then DTW in the canonical space; the strip's known digit columns are carried onto the
   speech frames.
 
 Each has ``align(batch) -> (B, D, 2)`` ``[start, end)`` frames (-1 padded) and, when it learns something,
-``fit_examples(train_split)`` (see :class:`alignment.task.AlignmentTask`).
+``fit_examples(train_split)`` (see :class:`mmml.alignment.task.AlignmentTask`).
 
 Examples:
     >>> import torch
@@ -66,7 +66,7 @@ class TemplateAligner(nn.Module):
         average: ``"mean"`` (resampled frame-wise mean) or ``"soft_dtw"`` (soft-DTW barycenter from the mean).
         gamma, barycenter_iter: soft-DTW smoothing and L-BFGS-B iterations of the barycenter.
         max_examples: at most this many training examples per word (the first ones).
-        step_pattern, distance, window: passed to :func:`alignment.dynamic_time_warping.dtw`.
+        step_pattern, distance, window: passed to :func:`mmml.alignment.dynamic_time_warping.dtw`.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modality: str = "audio", transcript: str = "text",
@@ -145,7 +145,7 @@ class CTWAligner(nn.Module):
     Args:
         specs: the data set's modalities. modality: the frames to align (e.g. ``"audio"``); reference: the
             other rendition whose ``<reference>_boundaries`` are carried over (e.g. the ``"image"`` strip).
-        n_components, reg, max_iter, window, step_pattern: :class:`~alignment.ctw.CanonicalTimeWarping`.
+        n_components, reg, max_iter, window, step_pattern: :class:`~mmml.alignment.ctw.CanonicalTimeWarping`.
         max_pairs: training pairs the projections are fitted on (the first ones); no boundary is used.
     """
 

@@ -8,15 +8,15 @@ targets from sources directly. ``pivot=None`` trains on source–target pairs in
 paired upper bound.
 
 Which modalities an example pairs is read from the data contract's per-example ``<m>_present``
-masks (set for the train split by :func:`colearning.supervision.disjoint_pairs`).
+masks (set for the train split by :func:`mmml.colearning.supervision.disjoint_pairs`).
 """
 
 from __future__ import annotations
 
 import torch  # noqa: F401 - the docstring examples use it
+from mmml.colearning.coordinated_space import info_nce
 from torch import Tensor, nn
 
-from colearning.coordinated_space import info_nce
 from mmml.data.contract import present_mask, require
 from mmml.data.spec import ModalitySpec
 from mmml.encoders import build_encoder, encode

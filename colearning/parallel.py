@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch.nn.functional as F
+from mmml.colearning.coordinated_space import info_nce
+from mmml.colearning.supervision import observed_labels
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.naive_bayes import GaussianNB
@@ -25,8 +27,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor, nn
 
-from colearning.coordinated_space import info_nce
-from colearning.supervision import observed_labels
 from mmml.data.contract import require
 from mmml.data.spec import ModalitySpec
 from mmml.encoders import build_encoder, encode

@@ -1,7 +1,7 @@
 """Co-learning's Lightning tasks: semi-supervised (scarce labels), co-training, zero-shot and pivot bridging.
 
 Every task takes ``labelled_fraction``: the seeded, class-stratified share of the training labels a run
-observes (:mod:`colearning.supervision`); for pivot bridging, the share of training examples used as
+observes (:mod:`mmml.colearning.supervision`); for pivot bridging, the share of training examples used as
 pairs. Neural tasks draw each step a batch of ``labelled_batch_size`` labelled examples (with
 replacement) beside the regular batch, as semi-supervised training does (labelled and unlabelled
 batches), so that a model with 1% of the labels still takes as many supervised steps as with 100%.
@@ -14,10 +14,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
-from colearning.coordinated_space import retrieval_metrics
-from colearning.supervision import (
+from mmml.colearning.coordinated_space import retrieval_metrics
+from mmml.colearning.supervision import (
     LABEL_PRESENT,
     check_fraction,
     disjoint_pairs,
@@ -25,6 +23,8 @@ from colearning.supervision import (
     observed_labels,
     pooled_views,
 )
+from torch import Tensor, nn
+
 from mmml.tasks import ClassificationTask, EstimatorTask, MMMLTask
 
 
@@ -63,7 +63,7 @@ class SemiSupervisedTask(_LabelledPool, ClassificationTask):
     """Classification from a fraction of the labels; the model may learn from all examples via ``aux_loss``.
 
     Each training step: cross-entropy on a batch of labelled examples, plus the ``aux_loss`` the model
-    returns on the regular batch (labelled and unlabelled, e.g. :class:`colearning.HelperTransfer`'s
+    returns on the regular batch (labelled and unlabelled, e.g. :class:`mmml.colearning.HelperTransfer`'s
     helper loss). Train metrics count observed labels only; validation and test use every example.
 
     Args:
@@ -101,10 +101,10 @@ class SemiSupervisedTask(_LabelledPool, ClassificationTask):
 
 
 class CoTrainingTask(EstimatorTask):
-    """Fit a multi-view estimator (:class:`colearning.CoTraining`) on partly labelled training data.
+    """Fit a multi-view estimator (:class:`mmml.colearning.CoTraining`) on partly labelled training data.
 
     Hidden labels are passed as ``-1``; sequences are summarised by the mean and std of their frames
-    (:func:`colearning.supervision.pooled_views`).
+    (:func:`mmml.colearning.supervision.pooled_views`).
 
     Args:
         net: estimator with ``fit(Xs, y)`` / ``predict_proba(Xs)``. num_classes: classes.
@@ -145,7 +145,7 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
     evaluated identically.
 
     Args:
-        net: :class:`colearning.DeViSE` or :class:`colearning.ConSE`. num_classes: classes.
+        net: :class:`mmml.colearning.DeViSE` or :class:`mmml.colearning.ConSE`. num_classes: classes.
         unseen: the classes held out of training. labelled_fraction, labelled_batch_size: as above.
     """
 
@@ -206,15 +206,15 @@ def zero_shot_metrics(scores: Tensor, labels: Tensor, seen: Tensor) -> dict[str,
 
 
 class BridgeTask(MMMLTask):
-    """Cross-modal retrieval learnt without source–target pairs (:class:`colearning.PivotBridge`).
+    """Cross-modal retrieval learnt without source–target pairs (:class:`mmml.colearning.PivotBridge`).
 
     The train split is dealt into disjoint groups (source+pivot, pivot+target; or source+target for the
     directly paired upper bound) with ``<m>_present`` masks. Test: retrieval of targets from sources and
     back, with a class-level relevance (``R@1``, ``R@5``, ``medr``; see
-    :func:`colearning.coordinated_space.retrieval_metrics`).
+    :func:`mmml.colearning.coordinated_space.retrieval_metrics`).
 
     Args:
-        net: a :class:`colearning.PivotBridge`. labelled_fraction: share of training examples used as pairs.
+        net: a :class:`mmml.colearning.PivotBridge`. labelled_fraction: share of training examples used as pairs.
     """
 
     def __init__(self, net: nn.Module, labelled_fraction: float = 1.0, **kwargs: Any) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from mmml.fusion.model_agnostic import UnimodalEncoders
 from torch import Tensor, nn
 
-from fusion.model_agnostic import UnimodalEncoders
 from mmml.data.spec import ModalitySpec
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 
 import torch
+from mmml.fusion.model_agnostic import UnimodalEncoders
 from torch import Tensor, nn
 
-from fusion.model_agnostic import UnimodalEncoders
 from mmml.data.spec import ModalitySpec
 
 

@@ -205,7 +205,7 @@ def _headline(record: dict[str, Any]) -> str:
     return " ".join(items[:4])
 
 
-@hydra.main(version_base="1.3", config_path="pkg://experiments", config_name="config")
+@hydra.main(version_base="1.3", config_path="pkg://mmml.experiments", config_name="config")
 def _hydra_entry(cfg: DictConfig) -> None:
     run(cfg)
 
@@ -215,7 +215,7 @@ GROUPS = ("data", "model", "trainer", "experiment")
 
 def available(group: str) -> list[str]:
     """Config choices of a group shipped in ``experiments/`` (``model`` -> ``fusion/early``, ...)."""
-    root = Path(importlib.util.find_spec("experiments").origin).parent / group
+    root = Path(importlib.util.find_spec("mmml.experiments").origin).parent / group
     return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
 
 

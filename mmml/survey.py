@@ -56,7 +56,7 @@ def table_experiments(only: Sequence[str] | None = None) -> list[str]:
 
 
 def _configs() -> Path:
-    return Path(find_spec("experiments").origin).parent
+    return Path(find_spec("mmml.experiments").origin).parent
 
 
 def sweep_params(experiment: str) -> dict[str, str]:

@@ -195,7 +195,7 @@ def headline_metric(challenge: str, family: str, available: Sequence[str]) -> st
     """The metric that ``<challenge>.report.HEADLINE`` names for ``family``, if ``available`` has it;
     otherwise the first of ``available`` (``None`` if empty)."""
     try:
-        named = getattr(importlib.import_module(f"{challenge}.report"), "HEADLINE", None)
+        named = getattr(importlib.import_module(f"mmml.{challenge}.report"), "HEADLINE", None)
     except ModuleNotFoundError:
         named = None
     if isinstance(named, dict):
@@ -210,7 +210,7 @@ def challenge_extras(records: Sequence[dict[str, Any]], out: Path) -> tuple[list
     plots, notes = [], []
     for challenge in sorted({r.get("challenge") for r in records if r.get("challenge")}):
         try:
-            module = importlib.import_module(f"{challenge}.report")
+            module = importlib.import_module(f"mmml.{challenge}.report")
         except ModuleNotFoundError:
             continue
         mine = [r for r in records if r.get("challenge") == challenge]

@@ -11,14 +11,14 @@ Every method is a plain ``torch.nn.Module`` with one API, usable without Hydra o
 - training: ``net.loss(batch)`` (gradient descent), or ``net.fit(train_batch)`` once (``CCAEmbedding``,
   ``MultimodalDBN``); ``DeepCCA.finalize(train_batch)`` after training.
 
-Joint (:mod:`representation.joint`, :mod:`representation.dbn`): :class:`ConcatJoint`,
+Joint (:mod:`mmml.representation.joint`, :mod:`mmml.representation.dbn`): :class:`ConcatJoint`,
 :class:`MultimodalAutoencoder` (Ngiam et al. 2011), :class:`MultimodalDBN` (Srivastava &
 Salakhutdinov 2012), :class:`ProductOfExpertsVAE` (Wu & Goodman 2018).
-Coordinated (:mod:`representation.coordinated`): :class:`CCAEmbedding`, :class:`DeepCCA` (Andrew et
+Coordinated (:mod:`mmml.representation.coordinated`): :class:`CCAEmbedding`, :class:`DeepCCA` (Andrew et
 al. 2013), :class:`ContrastiveEmbedding` (CLIP), :class:`RankingEmbedding` (Kiros et al. 2014, VSE++).
 Pieces for reuse: :class:`CCA` (closed-form estimator), :func:`dcca_correlation`, :func:`info_nce`,
 :func:`ranking_loss`, :func:`retrieval_metrics`, :func:`linear_probe`, :func:`arithmetic_accuracy`.
-:class:`RepresentationTask` trains any of them and evaluates it (see :mod:`representation.task`).
+:class:`RepresentationTask` trains any of them and evaluates it (see :mod:`mmml.representation.task`).
 
 Example (co-learning/translation reuse a coordinated space)::
 
@@ -28,9 +28,9 @@ Example (co-learning/translation reuse a coordinated space)::
     sim = z["image"] @ z["audio"].T  # cross-modal similarities
 """
 
-from representation.base import CoordinatedModel, JointModel, ModalityEncoders, drop_modality
-from representation.cca import CCA, dcca_correlation, whitened_cross_covariance
-from representation.coordinated import (
+from mmml.representation.base import CoordinatedModel, JointModel, ModalityEncoders, drop_modality
+from mmml.representation.cca import CCA, dcca_correlation, whitened_cross_covariance
+from mmml.representation.coordinated import (
     CanonicalProjection,
     CCAEmbedding,
     ContrastiveEmbedding,
@@ -39,15 +39,15 @@ from representation.coordinated import (
     info_nce,
     ranking_loss,
 )
-from representation.dbn import RBM, MultimodalDBN
-from representation.evaluation import (
+from mmml.representation.dbn import RBM, MultimodalDBN
+from mmml.representation.evaluation import (
     arithmetic_accuracy,
     first_relevant_rank,
     linear_probe,
     retrieval_metrics,
 )
-from representation.joint import ConcatJoint, MultimodalAutoencoder, ProductOfExpertsVAE, product_of_experts
-from representation.task import RepresentationTask
+from mmml.representation.joint import ConcatJoint, MultimodalAutoencoder, ProductOfExpertsVAE, product_of_experts
+from mmml.representation.task import RepresentationTask
 
 __all__ = [
     "CCA", "RBM", "CCAEmbedding", "CanonicalProjection", "ConcatJoint", "ContrastiveEmbedding",

@@ -8,7 +8,7 @@
 - :class:`RankingEmbedding`: max-margin ranking of matching over mismatching pairs (visual-semantic
   embedding, Kiros et al. 2014), optionally with the hardest negative only (VSE++, Faghri et al. 2018).
 
-Each is a plain ``nn.Module`` with ``embed(batch) -> {modality: (B, dim)}`` (see :mod:`representation.base`).
+Each is a plain ``nn.Module`` with ``embed(batch) -> {modality: (B, dim)}`` (see :mod:`mmml.representation.base`).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmml.representation.base import CoordinatedModel, ModalityEncoders, choose_modalities, choose_pair, present
+from mmml.representation.cca import CCA, dcca_correlation
+from mmml.representation.views import vector_view, view_dim
 from torch import Tensor, nn
 
 from mmml.data.spec import ModalitySpec
-from representation.base import CoordinatedModel, ModalityEncoders, choose_modalities, choose_pair, present
-from representation.cca import CCA, dcca_correlation
-from representation.views import vector_view, view_dim
 
 
 def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Tensor:
@@ -96,7 +96,7 @@ class CCAEmbedding(CoordinatedModel):
     """Linear CCA between two modalities, fitted in closed form on the whole train split.
 
     Hotelling, "Relations between two sets of variates", Biometrika 1936. Inputs are vector views
-    (:func:`representation.views.vector_view`: sequences as per-feature mean and std by default).
+    (:func:`mmml.representation.views.vector_view`: sequences as per-feature mean and std by default).
 
     Args:
         specs: modality specs. modalities: the two to relate (default: the first two served).
@@ -142,7 +142,7 @@ class DeepCCA(CoordinatedModel):
 
     Each modality's encoder ends in a linear layer of ``dim`` outputs; the loss is minus the sum of
     the top ``n_components`` canonical correlations of the two outputs over the mini-batch
-    (:func:`representation.cca.dcca_correlation`, Cholesky whitening with ridge ``reg``: finite for
+    (:func:`mmml.representation.cca.dcca_correlation`, Cholesky whitening with ridge ``reg``: finite for
     any batch of two or more examples, even smaller than ``dim``). After training, a linear CCA of the
     train split's outputs (``finalize``) gives the coordinated space, as in the paper.
 

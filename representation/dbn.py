@@ -16,12 +16,12 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+from mmml.representation.base import JointModel, choose_modalities
+from mmml.representation.joint import keep_mask
+from mmml.representation.views import vector_view, view_dim
 from torch import Tensor, nn
 
 from mmml.data.spec import ModalitySpec
-from representation.base import JointModel, choose_modalities
-from representation.joint import keep_mask
-from representation.views import vector_view, view_dim
 
 VISIBLE = ("bernoulli", "gaussian")
 
@@ -115,7 +115,7 @@ class MultimodalDBN(JointModel):
         specs: modality specs. modalities: default all served. hidden: sizes of each pathway's
             layers. joint: size of the joint layer. epochs, batch_size, lr, k: CD training (``lr`` is
             divided by 10 for Gaussian-visible layers, as the practical guide advises). sequence: view
-            of sequences (see :mod:`representation.views`). inference: ``"mean_field"`` or ``"gibbs"``
+            of sequences (see :mod:`mmml.representation.views`). inference: ``"mean_field"`` or ``"gibbs"``
             for a missing modality; steps: its number of alternating updates.
 
     Shapes: ``fuse(batch) -> (B, joint)`` joint-layer probabilities. ``fit(batch) -> self``.

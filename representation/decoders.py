@@ -2,7 +2,7 @@
 
 Images and vectors: Gaussian (squared error); sequences: squared error over the valid frames only
 (``target="frames"``) or of the per-feature mean and std over them (``target="stats"``, the vector
-view of :mod:`representation.views`); tokens: cross-entropy per valid position. Each loss is
+view of :mod:`mmml.representation.views`); tokens: cross-entropy per valid position. Each loss is
 returned per example and averaged over the modality's elements, so modalities of very different
 sizes weigh alike (the ``lambda_m`` weighting of Wu & Goodman 2018, Sec. 4). Used by the
 multimodal autoencoder and the product-of-experts VAE.
@@ -14,11 +14,11 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+from mmml.representation.views import SEQUENCE_VIEWS, vector_view, view_dim
 from torch import Tensor, nn
 
 from mmml.data.spec import ModalitySpec
 from mmml.encoders import mlp
-from representation.views import SEQUENCE_VIEWS, vector_view, view_dim
 
 
 class ModalityDecoder(nn.Module):

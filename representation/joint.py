@@ -6,7 +6,7 @@
   examples whose input keeps a single modality but which reconstruct every modality.
 - :class:`ProductOfExpertsVAE`: the multimodal VAE of Wu & Goodman 2018, one Gaussian expert per
   modality combined with the prior by a product of experts, trained on the joint and unimodal ELBOs.
-- The multimodal DBN (Srivastava & Salakhutdinov 2012) is :class:`representation.dbn.MultimodalDBN`.
+- The multimodal DBN (Srivastava & Salakhutdinov 2012) is :class:`mmml.representation.dbn.MultimodalDBN`.
 
 A missing modality (absent from the batch, or ``<m>_present`` False for an example) is handled by
 each model's own inference: zeroed features for the two networks, left out of the product for the VAE.
@@ -18,13 +18,13 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
+from mmml.representation.base import JointModel, ModalityEncoders, choose_modalities
+from mmml.representation.decoders import ModalityDecoder, reconstruction_loss
 from torch import Tensor, nn
 
 from mmml.data.contract import batch_size, present_mask
 from mmml.data.spec import ModalitySpec
 from mmml.encoders import mlp
-from representation.base import JointModel, ModalityEncoders, choose_modalities
-from representation.decoders import ModalityDecoder, reconstruction_loss
 
 
 def keep_mask(batch: Mapping[str, Tensor], modalities: list[str], drop_to_one: float = 0.0,
@@ -100,7 +100,7 @@ class MultimodalAutoencoder(JointModel):
         specs: modality specs. modalities: default all served. dim: shared-layer size. hidden:
             encoder and decoder width. modality_dropout: see above. encoders: encoder options.
             sequence_target: what a sequence's decoder reconstructs, ``"frames"`` or ``"stats"``
-            (per-feature mean and std, see :mod:`representation.decoders`).
+            (per-feature mean and std, see :mod:`mmml.representation.decoders`).
 
     Shapes: ``fuse(batch) -> (B, dim)``; ``loss(batch) -> ()`` mean reconstruction error.
     """
@@ -150,7 +150,7 @@ class ProductOfExpertsVAE(JointModel):
     their product with the prior (:func:`product_of_experts`), so a missing modality is simply left
     out. The loss is the negative ELBO of all modalities plus that of each modality alone (the paper's
     sub-sampled training), each ELBO reconstructing the modalities it conditions on; ``beta`` weighs
-    the KL term (reconstructions are averaged per element, see :mod:`representation.decoders`).
+    the KL term (reconstructions are averaged per element, see :mod:`mmml.representation.decoders`).
 
     Args:
         specs: modality specs. modalities: default all served. dim: latent size. hidden: encoder

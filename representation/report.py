@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from representation.task import PROJECTION_FILE
+from mmml.representation.task import PROJECTION_FILE
 
 MARKERS = ("o", "^", "s", "D", "v", "P")
 #: the survey overview's metric: probing for joint spaces, retrieval for coordinated ones (DESIGN)

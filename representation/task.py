@@ -3,7 +3,7 @@
 Training: ``net.loss(batch)`` by gradient descent, or ``net.fit(train split)`` once for methods trained
 otherwise (closed-form CCA, contrastive divergence); ``net.finalize(train split)``, if defined, runs
 after training (deep CCA's linear CCA of its outputs). Test metrics, per test condition
-(``test/<condition>/<name>``), from the frozen ``embed``/``fuse`` of :mod:`representation.base`:
+(``test/<condition>/<name>``), from the frozen ``embed``/``fuse`` of :mod:`mmml.representation.base`:
 
 - ``probe_all``, ``probe_<m>``: linear-probe accuracy (logistic regression fitted on the train
   split's features) from the fused representation and from each modality alone;
@@ -13,7 +13,7 @@ after training (deep CCA's linear CCA of its outputs). Test metrics, per test co
 - ``arith``: embedding-arithmetic accuracy of the first two modalities (or ``arithmetic``).
 
 A 2-D PCA projection of each modality's test embeddings is saved as ``embedding_2d.npz`` in the run
-folder, for :mod:`representation.report`.
+folder, for :mod:`mmml.representation.report`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from mmml.representation.base import drop_modality
+from mmml.representation.evaluation import arithmetic_accuracy, linear_probe, probe_accuracy, retrieval_metrics
 from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from mmml.tasks.base import MMMLTask
-from representation.base import drop_modality
-from representation.evaluation import arithmetic_accuracy, linear_probe, probe_accuracy, retrieval_metrics
 
 PROJECTION_FILE = "embedding_2d.npz"
 
@@ -49,7 +49,7 @@ class RepresentationTask(MMMLTask):
 
     Examples:
         >>> from mmml.data.spec import ModalitySpec
-        >>> from representation import ContrastiveEmbedding
+        >>> from mmml.representation import ContrastiveEmbedding
         >>> specs = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,))}
         >>> task = RepresentationTask(ContrastiveEmbedding(specs, dim=4, hidden=8), num_classes=2)
         >>> batch = {"a": torch.randn(4, 3), "b": torch.randn(4, 2), "label": torch.arange(4) % 2}

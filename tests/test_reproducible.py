@@ -19,7 +19,7 @@ CASES = {
 def test_same_config_and_seed_give_identical_metrics(challenge, tmp_path):
     records = []
     for i in range(2):
-        with initialize_config_module("experiments", version_base="1.3"):
+        with initialize_config_module("mmml.experiments", version_base="1.3"):
             cfg = compose("config", overrides=[*CASES[challenge], "seed=1", f"run_dir={tmp_path / str(i)}"])
         records.append(run(cfg))
     assert [r["status"] for r in records] == ["ok", "ok"], records[0].get("error")

@@ -3,7 +3,7 @@
 Text: BLEU (Papineni et al. 2002) and chrF (Popović 2015) from torchmetrics, reported on sacreBLEU's
 0-100 scale; WER and CER from torchmetrics; exact match; CIDEr-D (Vedantam et al. 2015) from
 ``pycocoevalcap``'s scorer (pure Python; only its PTB tokenizer needs Java, and our words are already
-tokens). Speech: mel distance under DTW (Sakoe & Chiba 1978, alignment's batched :func:`alignment.dtw`),
+tokens). Speech: mel distance under DTW (Sakoe & Chiba 1978, alignment's batched :func:`mmml.alignment.dtw`),
 and recognition-based scores (a separately trained recogniser transcribes the generated speech).
 The dilemma: :func:`metric_agreement` gives, across methods, each metric's Spearman rank correlation
 with exact match.
@@ -95,7 +95,7 @@ def mel_dtw_distance(generated: Tensor, generated_lengths: Tensor, reference: Te
 
     Args: generated ``(B, T, F)`` and reference ``(B, T', F)`` frames with their valid lengths.
     """
-    from alignment import dtw
+    from mmml.alignment import dtw
 
     cost, paths = dtw(generated.float(), reference.float(), generated_lengths.clamp_min(1),
                       reference_lengths.clamp_min(1), distance="euclidean", return_path=True)

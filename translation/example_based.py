@@ -1,7 +1,7 @@
 """Example-based translation (Baltrusaitis et al. 2017, Sec. 4.1): translate by retrieving from a dictionary.
 
 The dictionary is the training split (source, target) pairs. Sources and targets are compared through
-fixed-size views (:func:`translation.directions.fixed_view`: tokens one-hot by position, sequences
+fixed-size views (:func:`mmml.translation.directions.fixed_view`: tokens one-hot by position, sequences
 resampled to a fixed number of frames), standardised with the training statistics.
 
 - :class:`UnimodalRetrieval`: the nearest training source, its target copied (Farhadi et al. 2010 style
@@ -12,7 +12,7 @@ resampled to a fixed number of frames), standardised with the training statistic
   K-1 (smallest word edit distance for text, smallest frame distance for speech; Devlin et al. 2015).
 
 They have no trainable parameters: :meth:`fit_examples` stores the dictionary, ``translate(batch)``
-returns what the translators of :mod:`translation.model_based` return.
+returns what the translators of :mod:`mmml.translation.model_based` return.
 
 Examples:
     >>> import torch
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from mmml.translation.directions import check_batch, fixed_view, get_direction, lengths_of, target_is_text
 from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
@@ -38,14 +39,13 @@ from torch import Tensor, nn
 from torchaudio.functional import edit_distance
 
 from mmml.data.spec import ModalitySpec
-from translation.directions import check_batch, fixed_view, get_direction, lengths_of, target_is_text
 
 
 class ExampleBasedTranslator(nn.Module):
     """Base: keeps the training pairs and the standardised source views.
 
     Args:
-        specs: the data set's modalities. direction: a name from :data:`translation.directions.DIRECTIONS`.
+        specs: the data set's modalities. direction: a name from :data:`mmml.translation.directions.DIRECTIONS`.
         frames: frames each sequence is resampled to for its fixed-size view.
     """
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from mmml.translation.directions import check_batch, get_direction, lengths_of, target_is_text
+from mmml.translation.model_based import SourceEncoder
 from torch import Tensor, nn
 
 from mmml.data.spec import ModalitySpec
-from translation.directions import check_batch, get_direction, lengths_of, target_is_text
-from translation.model_based import SourceEncoder
 
 
 def segment_durations(boundaries: Tensor, n_words: Tensor, lengths: Tensor) -> Tensor:
@@ -77,7 +77,7 @@ class ContinuousGenerator(nn.Module):
         self.direction = get_direction(direction, specs)
         if target_is_text(self.direction, specs):
             raise ValueError(f"ContinuousGenerator produces frames; direction {self.direction.name!r} targets "
-                             "tokens: use translation.AttentionTranslator")
+                             "tokens: use mmml.translation.AttentionTranslator")
         spec = specs[self.direction.target]
         self.frames, self.max_frames = spec.feature_dim, spec.max_length
         self.input_noise, self.autoregressive = float(input_noise), bool(autoregressive)

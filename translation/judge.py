@@ -1,6 +1,6 @@
 """Recognition-based evaluation of generated speech: a recogniser trained separately is the judge.
 
-The judge is a :class:`translation.model_based.AttentionTranslator` in the ``recognition`` direction
+The judge is a :class:`mmml.translation.model_based.AttentionTranslator` in the ``recognition`` direction
 (encoder-decoder with attention over log-mel frames, greedy decoding), trained on the *real* training and
 validation
 audio (the same examples for every seed) with a fixed
@@ -19,11 +19,11 @@ import logging
 from typing import Any
 
 import torch
+from mmml.translation.model_based import AttentionTranslator
 from torch import Tensor
 
 from mmml.data.cache import FeatureCache
 from mmml.data.spec import ModalitySpec
-from translation.model_based import AttentionTranslator
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ import math
 
 import torch
 import torch.nn.functional as F
+from mmml.translation.directions import Direction, check_batch, get_direction, lengths_of, target_is_text
 from torch import Tensor, nn
 
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import SPECIALS
-from translation.directions import Direction, check_batch, get_direction, lengths_of, target_is_text
 
 N_SPECIAL = len(SPECIALS)  # digit d has id N_SPECIAL + d in both digit vocabularies
 END = 10  # the detectors' "no more digits" class
@@ -131,7 +131,7 @@ class TemplateTranslator(nn.Module):
     between mean pauses (:meth:`fit_examples`).
 
     Args:
-        specs: the data set's modalities. direction: a name from :data:`translation.directions.DIRECTIONS`.
+        specs: the data set's modalities. direction: a name from :data:`mmml.translation.directions.DIRECTIONS`.
         hidden: encoder width. max_slots: slots of the template (default: the text's padded length).
     """
 
@@ -254,7 +254,7 @@ class AttentionTranslator(nn.Module):
         self.direction = get_direction(direction, specs)
         if not target_is_text(self.direction, specs):
             raise ValueError(f"AttentionTranslator produces tokens; direction {self.direction.name!r} targets "
-                             f"{self.direction.target!r} frames: use translation.ContinuousGenerator")
+                             f"{self.direction.target!r} frames: use mmml.translation.ContinuousGenerator")
         self.vocab = specs[self.direction.target].vocab
         self.max_length = int(max_length or specs[self.direction.target].max_length)
         self.beam, self.length_penalty = int(beam), float(length_penalty)

@@ -2,7 +2,7 @@
 
 ``notes(records)`` returns Markdown: per data set, one row per (direction, method) with every metric as
 mean ± std over seeds; then, across methods, the Spearman rank correlation of each automatic metric with
-exact match (:func:`translation.evaluation.metric_agreement`), per direction and over all rows; then a
+exact match (:func:`mmml.translation.evaluation.metric_agreement`), per direction and over all rows; then a
 few translations per method (read from each run's ``translations.json``). ``plots(records, out)`` draws
 BLEU, chrF and WER against exact match, one point per (direction, method, data set).
 
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mmml.translation.evaluation import metric_agreement
 
 from mmml.io import atomic_write
-from translation.evaluation import metric_agreement
 
 METRICS = ("exact", "bleu", "chrf", "wer", "cer", "cider", "mel_dtw", "judge_exact", "truncated")
 #: the survey overview's metric (lower is better; it agrees best with exact match, see the notes)

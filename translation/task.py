@@ -4,12 +4,12 @@
 (``loss(batch)``) are trained by gradient descent on the loss they define (teacher-forced
 cross-entropy, detector cross-entropy, frame L1 + durations); example-based ones have no trainable
 parameters and only :meth:`fit_examples` their dictionary at the start of training. On the test
-split every translation is kept and scored as a whole (:mod:`translation.evaluation`):
+split every translation is kept and scored as a whole (:mod:`mmml.translation.evaluation`):
 
 - text targets: ``bleu``, ``chrf``, ``wer``, ``cer``, ``exact``, ``cider``, ``truncated`` (share of outputs
   cut at the maximum length);
 - speech targets: ``mel_dtw`` (frame distance along the DTW path), and the judge's transcripts
-  (:mod:`translation.judge`) scored with the text metrics; ``judge_exact`` is the judge's exact match
+  (:mod:`mmml.translation.judge`) scored with the text metrics; ``judge_exact`` is the judge's exact match
   on the real test speech (the ceiling of recognition-based scores).
 
 Examples:
@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from mmml.translation.directions import lengths_of, mask_tokens, target_is_text
+from mmml.translation.evaluation import decode, mel_dtw_distance, text_scores
+from mmml.translation.judge import cached_judge
 from torch import Tensor, nn
 
 from mmml.data.text import Vocab
 from mmml.io import write_json
 from mmml.tasks.base import MMMLTask
-from translation.directions import lengths_of, mask_tokens, target_is_text
-from translation.evaluation import decode, mel_dtw_distance, text_scores
-from translation.judge import cached_judge
 
 MASK_SEED = 20_170_705  # hidden source words are the same for every method, seed and run
 N_EXAMPLES = 4  # translations of the first test examples written to <run dir>/translations.json
@@ -39,8 +39,8 @@ class TranslationTask(MMMLTask):
     """Train and evaluate a translator on its direction.
 
     Args:
-        net: a translator (:mod:`translation.example_based`, :mod:`translation.model_based`,
-            :mod:`translation.generation`) with ``direction``, ``translate(batch)`` and either ``loss(batch)``
+        net: a translator (:mod:`mmml.translation.example_based`, :mod:`mmml.translation.model_based`,
+            :mod:`mmml.translation.generation`) with ``direction``, ``translate(batch)`` and either ``loss(batch)``
             or ``fit_examples(train)``.
         clip_grad_norm: clip the gradients' total norm before each step (``None``: no clipping; done
             here rather than by the trainer, which refuses clipping for the example-based methods).

@@ -1,4 +1,4 @@
-"""Benchmark: batched DTW (alignment.dtw) beside tslearn and dtaidistance, time per pair.
+"""Benchmark: batched DTW (mmml.alignment.dtw) beside tslearn and dtaidistance, time per pair.
 
 Runs DTW on ``--pairs`` random pairs of ``--length`` frames (``--features`` per frame, float64, seed
 0): ours batches all pairs into one call; the peers loop over pairs, as their per-pair APIs ask. Every
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mmml.alignment.dynamic_time_warping import dtw
 
-from alignment.dynamic_time_warping import dtw
 from mmml.results import cpu_name
 
 
@@ -116,7 +116,7 @@ def bench(n_pairs: int, length: int, features: int, repeat: int, device_list: li
                     reference = values
                 err = float(np.max(np.abs(values - reference))) if reference is not None else float("nan")
                 what = "cost + path" if path else "cost"
-                name = f"mmml `alignment.dtw` ({str(dtype).replace('torch.', '')})"
+                name = f"mmml `mmml.alignment.dtw` ({str(dtype).replace('torch.', '')})"
                 how = f"torch, {device}, all {n_pairs} pairs in one call"
                 rows.append((name, what, how, t / n_pairs, n_pairs, err))
     k = min(peer_pairs or n_pairs, n_pairs)

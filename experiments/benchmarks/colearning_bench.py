@@ -2,12 +2,12 @@
 
 Setting (mvlearn's "2-View Semi-Supervised Classification" example): UCI mfeat digits 0 and 1, the
 first two views (``fou``, ``fac``), a 67/33 train/test split, 98% of the training labels removed,
-Gaussian naive Bayes per view. mmml's :class:`colearning.CoTraining` runs once with mvlearn's
+Gaussian naive Bayes per view. mmml's :class:`mmml.colearning.CoTraining` runs once with mvlearn's
 settings (one pseudo-label per class and view each round, confidence above 0.5, a pool of 75, 50
 rounds) and once with its defaults; a 10-class, 6-view run (which mvlearn cannot do: two views and
 two classes only) is added. Repeated over ``--repeats`` draws of the split and of the labels.
 
-Run: ``python -m experiments.benchmarks.colearning_bench --out docs/benchmarks`` (needs ``MMML_DATA`` with
+Run: ``python -m mmml.experiments.benchmarks.colearning_bench --out docs/benchmarks`` (needs ``MMML_DATA`` with
 ``mfeat/``, and ``pip install --no-deps mvlearn`` plus ``seaborn``, which mvlearn imports).
 Prints a Markdown table, writes ``colearning_benchmark.{md,png}`` into ``--out``.
 """
@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from mmml.colearning import CoTraining
 from sklearn.model_selection import train_test_split
 from sklearn.naive_bayes import GaussianNB
 
-from colearning import CoTraining
 from mmml.data.mfeat import VIEWS, read_mfeat
 
 

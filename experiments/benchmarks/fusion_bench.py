@@ -7,7 +7,7 @@
    copies each batch to the device. Plain training loops (AdamW, cross-entropy), samples/s after one
    warm-up epoch, best of ``--repeat``.
 2. **MKL.** On mfeat (six views, standardised, seeded stratified split), the same 30 kernels (linear,
-   RBF at 3 widths, polynomial, per view) go to ``fusion.MultipleKernelFusion`` (EasyMKL weights + SVM)
+   RBF at 3 widths, polynomial, per view) go to ``mmml.fusion.MultipleKernelFusion`` (EasyMKL weights + SVM)
    and to MKLpy's ``EasyMKL`` (GPL; installed as a bench extra, only called): fit time and accuracy.
    Skipped with a note when MKLpy or mfeat is absent.
 
@@ -27,7 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-import fusion
+import mmml.fusion
+
 from mmml.results import cpu_name
 
 
@@ -42,12 +43,12 @@ def machine(device) -> str:
 def neural_models(specs):
     enc = {"image": {"channels": 8}, "sequence": {"channels": 16}, "vector": {"hidden": 64}}
     return {
-        "early": lambda: fusion.EarlyFusion(specs, 10, hidden=32, encoder=enc),
-        "late_mean": lambda: fusion.LateFusion(specs, 10, hidden=32, encoder=enc),
-        "hybrid": lambda: fusion.HybridFusion(specs, 10, hidden=32, encoder=enc),
-        "tensor": lambda: fusion.TensorFusion(specs, 10, hidden=32, encoder=enc),
-        "low_rank": lambda: fusion.LowRankFusion(specs, 10, hidden=32, encoder=enc),
-        "gated": lambda: fusion.GatedFusion(specs, 10, hidden=32, encoder=enc),
+        "early": lambda: mmml.fusion.EarlyFusion(specs, 10, hidden=32, encoder=enc),
+        "late_mean": lambda: mmml.fusion.LateFusion(specs, 10, hidden=32, encoder=enc),
+        "hybrid": lambda: mmml.fusion.HybridFusion(specs, 10, hidden=32, encoder=enc),
+        "tensor": lambda: mmml.fusion.TensorFusion(specs, 10, hidden=32, encoder=enc),
+        "low_rank": lambda: mmml.fusion.LowRankFusion(specs, 10, hidden=32, encoder=enc),
+        "gated": lambda: mmml.fusion.GatedFusion(specs, 10, hidden=32, encoder=enc),
     }
 
 
@@ -148,7 +149,7 @@ def bench_mkl(args, device) -> tuple[list[dict], str]:
     rows = []
     for weights in ("easymkl", "uniform"):
         start = time.perf_counter()
-        model = fusion.MultipleKernelFusion(weights=weights, device=str(device)).fit(Xtr, ytr)
+        model = mmml.fusion.MultipleKernelFusion(weights=weights, device=str(device)).fit(Xtr, ytr)
         if device.type == "cuda":
             torch.cuda.synchronize()
         fit = time.perf_counter() - start

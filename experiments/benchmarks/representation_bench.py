@@ -1,13 +1,13 @@
 """Benchmark: our linear CCA and deep CCA beside cca-zoo's, held-out canonical correlation and fit time.
 
-Linear CCA: ``representation.CCA`` (Cholesky whitening, float64 torch) against ``cca_zoo.linear.CCA``,
+Linear CCA: ``mmml.representation.CCA`` (Cholesky whitening, float64 torch) against ``cca_zoo.linear.CCA``,
 both unregularised, on pairs of UCI mfeat views (standardised, a seeded 70/30 split) and on avdigits
 (image pixels against the per-band mean and std of the log-mel audio, its own train/test split). The
 held-out score is the mean correlation of the ``k`` canonical variate pairs on the test rows; the fit
 time is the best of ``--repeat`` fits.
 
 Deep CCA: the same two MLPs, optimiser, batches and seed, trained with our objective
-(``representation.dcca_correlation``: sum of canonical correlations, Cholesky + ``svdvals``) or with
+(``mmml.representation.dcca_correlation``: sum of canonical correlations, Cholesky + ``svdvals``) or with
 cca-zoo's (``cca_zoo.deep.objectives.CCALoss``: eigendecomposition whitening; its ``DCCA`` Lightning
 class needs the ``lightning`` package, so its objective is driven by our loop). Held-out score: a
 linear CCA of the train outputs applied to the test outputs. A second run uses mini-batches smaller
@@ -29,11 +29,10 @@ import sys
 import time
 from pathlib import Path
 
+import mmml.representation as rep
 import numpy as np
 import torch
 from torch import nn
-
-import representation as rep
 
 
 def mfeat_pairs(pairs: list[tuple[str, str]], seed: int = 0) -> dict[str, tuple[np.ndarray, ...]]:

@@ -8,10 +8,10 @@ import tempfile
 import pytest
 import pytorch_lightning as pl
 import torch
+from mmml.alignment import AlignmentTask, CTCAligner, CTWAligner, HMMAligner, TemplateAligner, UniformAligner
+from mmml.alignment.metrics import alignment_scores
+from mmml.alignment.supervised import spell
 
-from alignment import AlignmentTask, CTCAligner, CTWAligner, HMMAligner, TemplateAligner, UniformAligner
-from alignment.metrics import alignment_scores
-from alignment.supervised import spell
 from mmml.data.spec import ModalitySpec
 
 

@@ -7,9 +7,8 @@ import itertools
 import pytest
 import torch
 import torchaudio.functional as AF
-
-from alignment import ctc
-from alignment.ctc import ctc_forced_align, ctc_word_alignment, merge_tokens
+from mmml.alignment import ctc
+from mmml.alignment.ctc import ctc_forced_align, ctc_word_alignment, merge_tokens
 
 
 def peaked(frames: list[int], n_classes: int = 4, p: float = 0.97) -> torch.Tensor:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mmml.alignment.ctw import CanonicalTimeWarping, DeepCanonicalTimeWarping, cca, uniform_path
 from sklearn.base import clone
 from sklearn.cross_decomposition import CCA
-
-from alignment.ctw import CanonicalTimeWarping, DeepCanonicalTimeWarping, cca, uniform_path
 
 
 def warped_pair(n=80, m=100, dx=3, dy=5, seed=0):

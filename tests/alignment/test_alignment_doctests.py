@@ -7,8 +7,13 @@ import importlib
 
 import pytest
 
-MODULES = ["alignment.explicit", "alignment.dynamic_time_warping", "alignment.soft_dtw_loss", "alignment.ctw",
-           "alignment.hmm", "alignment.ctc", "alignment.metrics"]
+MODULES = ["mmml.alignment.explicit",
+           "mmml.alignment.dynamic_time_warping",
+           "mmml.alignment.soft_dtw_loss",
+           "mmml.alignment.ctw",
+           "mmml.alignment.hmm",
+           "mmml.alignment.ctc",
+           "mmml.alignment.metrics"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -11,8 +11,7 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from alignment.dynamic_time_warping import dtw, dtw_from_cost
+from mmml.alignment.dynamic_time_warping import dtw, dtw_from_cost
 
 
 def reference_dtw(c: np.ndarray, window=None, step_pattern="symmetric1"):

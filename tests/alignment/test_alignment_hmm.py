@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mmml.alignment.hmm import HMMForcedAligner, left_to_right_transmat, viterbi
 from sklearn.base import clone
-
-from alignment.hmm import HMMForcedAligner, left_to_right_transmat, viterbi
 
 WORDS = {"one": [[0, 0], [3, 0], [3, 3]], "two": [[-3, 0], [-3, -3], [0, -3]], "six": [[2, 2], [-2, 2], [0, 4]]}
 

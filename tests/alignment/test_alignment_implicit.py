@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from mmml.alignment.implicit import AttentionAligner, argmax_readout, monotonic_readout
 
-from alignment.implicit import AttentionAligner, argmax_readout, monotonic_readout
 from mmml.data.digit_sequences import VOCAB_EN
 from mmml.data.spec import ModalitySpec
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from alignment.metrics import alignment_scores, boundary_errors_ms, frame_accuracy, frame_labels
+from mmml.alignment.metrics import alignment_scores, boundary_errors_ms, frame_accuracy, frame_labels
 
 
 def test_hand_worked_case():

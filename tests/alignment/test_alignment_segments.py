@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from alignment.segments import cut_segments, pad_spans, tiling_spans, transcripts, uniform_spans, warp_spans
+from mmml.alignment.segments import cut_segments, pad_spans, tiling_spans, transcripts, uniform_spans, warp_spans
 
 
 def _warp_by_definition(path, spans, n_target, source):

@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from alignment.dynamic_time_warping import dtw, dtw_from_cost
-from alignment.soft_dtw_loss import SoftDTWLoss, soft_dtw, soft_dtw_from_cost
+from mmml.alignment.dynamic_time_warping import dtw, dtw_from_cost
+from mmml.alignment.soft_dtw_loss import SoftDTWLoss, soft_dtw, soft_dtw_from_cost
 
 
 def reference_soft_dtw(c: np.ndarray, gamma: float) -> float:

@@ -9,11 +9,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_module
+from mmml.alignment import AlignmentTask, UniformAligner
+from mmml.alignment.metrics import alignment_scores
+from mmml.alignment.report import notes, plots
+from mmml.alignment.task import EXAMPLE_FILE
 
-from alignment import AlignmentTask, UniformAligner
-from alignment.metrics import alignment_scores
-from alignment.report import notes, plots
-from alignment.task import EXAMPLE_FILE
 from mmml.io import load_tensors
 from mmml.results import find_records
 from mmml.runner import build, run
@@ -45,7 +45,7 @@ def test_task_refuses_a_net_that_cannot_align():
 
 
 def test_alignment_configs_compose_and_build(digit_data):
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         cfg = compose("config", overrides=["experiment=alignment_table"], return_hydra_config=True)
         params = cfg.hydra.sweeper.params
         models = [m.strip() for m in params.model.split(",")]
@@ -63,7 +63,7 @@ def test_alignment_configs_compose_and_build(digit_data):
 def test_an_aligner_runs_end_to_end_and_reports(tmp_path):
     records = []
     for name in ("dtw_template", "uniform"):
-        with initialize_config_module("experiments", version_base="1.3"):
+        with initialize_config_module("mmml.experiments", version_base="1.3"):
             cfg = compose("config", overrides=["experiment=alignment_table", f"model=alignment/{name}",
                                                "data=digit_sequences", "data.n_sequences=100",
                                                f"run_dir={tmp_path / name}"])

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from alignment.templates import mean_template, resample, soft_dtw_barycenter
+from mmml.alignment.templates import mean_template, resample, soft_dtw_barycenter
 
 
 def test_mean_template_by_hand():

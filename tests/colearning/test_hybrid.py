@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmml.colearning import PivotBridge
+from mmml.colearning.coordinated_space import info_nce, retrieval_metrics
+from mmml.colearning.supervision import disjoint_pairs, hide_labels, labelled_mask, pooled_views
 
-from colearning import PivotBridge
-from colearning.coordinated_space import info_nce, retrieval_metrics
-from colearning.supervision import disjoint_pairs, hide_labels, labelled_mask, pooled_views
 from mmml.data.spec import ModalitySpec
 
 

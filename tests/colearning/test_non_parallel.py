@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mmml.colearning import DIGIT_ATTRIBUTES, ConSE, DeViSE, build_class_embeddings
+from mmml.colearning.non_parallel import ATTRIBUTES, DIGIT_DESCRIPTIONS, conse_embedding, hinge_rank_loss
+from mmml.colearning.tasks import zero_shot_metrics
 from sklearn.metrics import accuracy_score
 
-from colearning import DIGIT_ATTRIBUTES, ConSE, DeViSE, build_class_embeddings
-from colearning.non_parallel import ATTRIBUTES, DIGIT_DESCRIPTIONS, conse_embedding, hinge_rank_loss
-from colearning.tasks import zero_shot_metrics
 from mmml.data.spec import ModalitySpec
 
 SPECS = {"image": ModalitySpec("image", "image", (1, 8, 8))}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mmml.colearning import CoTraining, HelperTransfer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.semi_supervised import SelfTrainingClassifier
 from sklearn.svm import LinearSVC
 
-from colearning import CoTraining, HelperTransfer
 from mmml.data.spec import ModalitySpec
 
 
@@ -168,7 +168,7 @@ def test_helper_transfer_config_errors():
 
 
 def test_torch_view_classifier_without_hidden_layers_is_sklearn_logistic_regression():
-    from colearning.view_models import TorchViewClassifier
+    from mmml.colearning.view_models import TorchViewClassifier
 
     views, y = two_view_blobs(n_per_class=40, n_classes=3, seed=6, n_views=1)
     ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=5000).fit(views[0], y)
@@ -177,7 +177,7 @@ def test_torch_view_classifier_without_hidden_layers_is_sklearn_logistic_regress
 
 
 def test_co_training_with_a_torch_model_per_view_is_seeded():
-    from colearning.view_models import TorchViewClassifier
+    from mmml.colearning.view_models import TorchViewClassifier
 
     views, y = two_view_blobs(n_per_class=30, n_classes=3, seed=7)
     y_obs = hide(y, 2, seed=7)

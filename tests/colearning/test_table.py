@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
+from mmml.colearning import report
 
-from colearning import report
 from mmml.runner import run
 from mmml.tables import build_table
 
@@ -16,7 +16,7 @@ CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "experim
 
 
 def compose_job(*overrides: str):
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         return compose("config", overrides=list(overrides))
 
 
@@ -31,7 +31,7 @@ def test_every_colearning_config_composes_with_its_data_set(name):
 
 
 def test_the_table_experiment_sweeps_every_fraction_and_three_seeds():
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         cfg = compose("config", overrides=["experiment=colearning_table"], return_hydra_config=True)
     params = cfg.hydra.sweeper.params
     assert str(params.labelled_fraction) == "0.01,0.05,0.1,1.0" and str(params.seed) == "0,1,2"

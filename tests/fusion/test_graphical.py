@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 from hmmlearn.hmm import GaussianHMM
+from mmml.fusion.graphical import MultistreamHMM, forward_log_likelihood, stream_from_batch, synchronise
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
-
-from fusion.graphical import MultistreamHMM, forward_log_likelihood, stream_from_batch, synchronise
 
 
 def toy(n=40, seed=0):

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from mmml.fusion.kernel import MultipleKernelFusion, check_kernels, easymkl_gamma, easymkl_weights, kernel
 from scipy.optimize import minimize
 from sklearn.metrics.pairwise import polynomial_kernel, rbf_kernel
 from sklearn.svm import SVC
-
-from fusion.kernel import MultipleKernelFusion, check_kernels, easymkl_gamma, easymkl_weights, kernel
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from mmml.fusion import EarlyFusion, HybridFusion, LateFusion, StackedLateFusion, Unimodal
+from mmml.fusion.views import pooled_view
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from fusion import EarlyFusion, HybridFusion, LateFusion, StackedLateFusion, Unimodal
-from fusion.views import pooled_view
 from mmml.data.spec import ModalitySpec
 
 SPECS = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,)),

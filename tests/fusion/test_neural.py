@@ -4,8 +4,8 @@ import itertools
 
 import pytest
 import torch
+from mmml.fusion.neural import GatedFusion, LowRankFusion, TensorFusion, tensor_dim, tensor_product
 
-from fusion.neural import GatedFusion, LowRankFusion, TensorFusion, tensor_dim, tensor_product
 from mmml.data.spec import ModalitySpec
 
 SPECS = {"a": ModalitySpec("a", "vector", (3,)), "b": ModalitySpec("b", "vector", (2,)),

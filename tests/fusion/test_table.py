@@ -2,15 +2,15 @@
 
 from pathlib import Path
 
+import mmml.experiments
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
+from mmml.fusion import report
 
-import experiments
-from fusion import report
 from mmml.runner import build, run
 
-MODELS = sorted(p.stem for p in (Path(experiments.__file__).parent / "model" / "fusion").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (Path(mmml.experiments.__file__).parent / "model" / "fusion").glob("*.yaml"))
 
 
 class FakeMFeat:
@@ -26,7 +26,7 @@ class FakeMFeat:
 
 
 def compose_table(*overrides, hydra=False):
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         return compose("config", overrides=["experiment=fusion_table", *overrides], return_hydra_config=hydra)
 
 

@@ -1,9 +1,8 @@
 """Methods that fail on purpose, for the reliability tests (tests/conftest.py puts this folder on sys.path)."""
 
 import torch
+from mmml.fusion import EarlyFusion
 from torch import nn
-
-from fusion import EarlyFusion
 
 
 class DivergesAfter(EarlyFusion):

@@ -19,7 +19,7 @@ FAST = ["experiment=smoke", "data.test_conditions=[clean]"]
 
 
 def config(*overrides):
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         return compose("config", overrides=list(overrides))
 
 

@@ -14,7 +14,7 @@ EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[2] / "experiments" 
 
 
 def config(*overrides):
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         return compose("config", overrides=list(overrides))
 
 

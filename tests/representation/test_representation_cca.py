@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mmml.representation import CCA, DeepCCA, dcca_correlation
 from scipy.linalg import subspace_angles
 from sklearn.cross_decomposition import CCA as SklearnCCA
 
 from mmml.data.spec import ModalitySpec
-from representation import CCA, DeepCCA, dcca_correlation
 
 
 def correlated_views(n: int, seed: int = 0, dx: int = 5, dy: int = 4) -> tuple[np.ndarray, np.ndarray]:

@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from mmml.representation import RBM, MultimodalDBN, drop_modality
 from sklearn.neural_network import BernoulliRBM
 
 from mmml.data.spec import ModalitySpec
-from representation import RBM, MultimodalDBN, drop_modality
 
 
 def random_rbm(visible: str, seed: int = 0, n_v: int = 5, n_h: int = 4) -> RBM:

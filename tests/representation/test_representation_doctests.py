@@ -5,8 +5,14 @@ import importlib
 
 import pytest
 
-MODULES = ["representation.cca", "representation.coordinated", "representation.joint", "representation.views",
-           "representation.decoders", "representation.dbn", "representation.evaluation", "representation.task"]
+MODULES = ["mmml.representation.cca",
+           "mmml.representation.coordinated",
+           "mmml.representation.joint",
+           "mmml.representation.views",
+           "mmml.representation.decoders",
+           "mmml.representation.dbn",
+           "mmml.representation.evaluation",
+           "mmml.representation.task"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from mmml.representation import arithmetic_accuracy, first_relevant_rank, linear_probe, retrieval_metrics
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torchmetrics.functional.retrieval import retrieval_hit_rate, retrieval_reciprocal_rank
-
-from representation import arithmetic_accuracy, first_relevant_rank, linear_probe, retrieval_metrics
 
 
 def test_ranks_and_recall_match_torchmetrics():

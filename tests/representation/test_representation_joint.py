@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from mmml.data.spec import ModalitySpec
-from representation import (
+from mmml.representation import (
     ConcatJoint,
     MultimodalAutoencoder,
     ProductOfExpertsVAE,
     drop_modality,
     product_of_experts,
 )
-from representation.joint import keep_mask
+from mmml.representation.joint import keep_mask
+
+from mmml.data.spec import ModalitySpec
 
 SPECS = {"image": ModalitySpec("image", "image", (1, 8, 8)),
          "audio": ModalitySpec("audio", "sequence", (12, 5)),
@@ -113,8 +113,8 @@ def test_autoencoder_reconstructs_the_missing_modality_better_after_training():
 
 
 def test_sequence_decoder_reconstructs_frames_over_valid_steps_or_their_statistics():
-    from representation.decoders import ModalityDecoder
-    from representation.views import vector_view
+    from mmml.representation.decoders import ModalityDecoder
+    from mmml.representation.views import vector_view
 
     b = batch(4)
     frames = ModalityDecoder(SPECS["audio"], latent=3, hidden=8)

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from mmml.representation import ContrastiveEmbedding, RankingEmbedding, info_nce, ranking_loss
 
 from mmml.data.spec import ModalitySpec
-from representation import ContrastiveEmbedding, RankingEmbedding, info_nce, ranking_loss
 
 A = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
 B = torch.tensor([[0.8, 0.6], [0.0, 1.0], [-0.6, 0.8]])

@@ -10,6 +10,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_module
+from mmml.representation import CCAEmbedding, ContrastiveEmbedding, DeepCCA, MultimodalDBN, RepresentationTask
+from mmml.representation.report import family_means, notes, plots
+from mmml.representation.task import PROJECTION_FILE
 from scipy.linalg import subspace_angles
 from torch import nn
 
@@ -17,9 +20,6 @@ from mmml.data.datamodule import MultimodalDataModule
 from mmml.data.spec import ModalitySpec
 from mmml.runner import build, run
 from mmml.tables import build_table
-from representation import CCAEmbedding, ContrastiveEmbedding, DeepCCA, MultimodalDBN, RepresentationTask
-from representation.report import family_means, notes, plots
-from representation.task import PROJECTION_FILE
 
 MODELS = sorted(p.stem for p in (Path(__file__).parents[2] / "experiments" / "model" / "representation").glob("*.yaml"))
 
@@ -105,7 +105,7 @@ def test_a_module_without_the_api_is_refused():
 
 
 def config(*overrides, hydra: bool = False):
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
 

@@ -7,9 +7,7 @@ import math
 
 import pytest
 import torch
-from scipy.stats import spearmanr
-
-from translation.evaluation import (
+from mmml.translation.evaluation import (
     bleu,
     chrf,
     cider_d,
@@ -18,6 +16,7 @@ from translation.evaluation import (
     metric_agreement,
     text_scores,
 )
+from scipy.stats import spearmanr
 
 HYPS = [["one", "two", "three", "four", "five"], ["six", "seven", "eight", "nine"], ["zero", "one", "one"],
         ["deux", "trois", "quatre", "cinq", "six", "sept"], ["zéro", "huit"]]

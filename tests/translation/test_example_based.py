@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from mmml.translation.directions import fixed_view
+from mmml.translation.example_based import CrossModalRetrieval, TopKConsensus, UnimodalRetrieval
 
 from mmml.data.digit_sequences import VOCAB_EN
 from mmml.data.spec import ModalitySpec
-from translation.directions import fixed_view
-from translation.example_based import CrossModalRetrieval, TopKConsensus, UnimodalRetrieval
 
 SPECS = {"image": ModalitySpec("image", "sequence", (12, 8)),
          "text": ModalitySpec("text", "tokens", (3,), vocab=VOCAB_EN.tokens),

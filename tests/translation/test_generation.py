@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from mmml.translation.generation import ContinuousGenerator, segment_durations
 
 from mmml.data.digit_sequences import VOCAB_EN
 from mmml.data.spec import ModalitySpec
-from translation.generation import ContinuousGenerator, segment_durations
 
 SPECS = {"text": ModalitySpec("text", "tokens", (4,), vocab=VOCAB_EN.tokens),
          "audio": ModalitySpec("audio", "sequence", (60, 6), frame_rate=62.5, log_mel=True)}

@@ -9,12 +9,12 @@ import math
 
 import pytest
 import torch
+from mmml.translation.evaluation import decode, text_scores
+from mmml.translation.model_based import AttentionTranslator, SourceEncoder, TemplateTranslator, digits_of, sinusoid
 
 from mmml.data.digit_sequences import VOCAB_EN, VOCAB_FR
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import Vocab
-from translation.evaluation import decode, text_scores
-from translation.model_based import AttentionTranslator, SourceEncoder, TemplateTranslator, digits_of, sinusoid
 
 SPECS = {
     "image": ModalitySpec("image", "sequence", (30, 8)),

@@ -8,16 +8,16 @@ import math
 
 import pytest
 from hydra import compose, initialize_config_module
+from mmml.translation.report import notes, plots
 
 from mmml.results import find_records
 from mmml.runner import run
-from translation.report import notes, plots
 
 SMALL = ["data.n_sequences=100", "data.standardize=[audio]", "trainer.max_epochs=1"]
 
 
 def _run(tmp_path, name: str, *extra: str) -> dict:
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         cfg = compose("config", overrides=[f"model=translation/{name}", "data=digit_sequences", *SMALL,
                                            f"run_dir={tmp_path / name.replace('/', '_')}", *extra])
     return run(cfg)
@@ -54,7 +54,7 @@ def test_a_seed_fixes_every_number(tmp_path):
 
 
 def test_table_experiments_compose():
-    with initialize_config_module("experiments", version_base="1.3"):
+    with initialize_config_module("mmml.experiments", version_base="1.3"):
         for name, n in (("translation_table", 20), ("translation_table_fsdd", 10)):
             cfg = compose("config", overrides=[f"experiment={name}"], return_hydra_config=True)
             models = cfg.hydra.sweeper.params.model.split(",")
