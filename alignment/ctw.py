@@ -22,6 +22,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from torch import Tensor, nn
 
+from mmml.coordinated import canonical_weights, dcca_correlation
+
 from .dynamic_time_warping import dtw
 
 __all__ = ["CanonicalTimeWarping", "DeepCanonicalTimeWarping", "cca", "dcca_loss", "uniform_path"]
@@ -34,31 +36,19 @@ def uniform_path(n: int, m: int) -> np.ndarray:
     return np.stack([np.rint(t * (n - 1)), np.rint(t * (m - 1))], 1).astype(np.int64)
 
 
-def _inv_sqrt(c: Tensor) -> Tensor:
-    vals, vecs = torch.linalg.eigh(c)
-    return (vecs * vals.clamp(min=1e-12).rsqrt()) @ vecs.T
-
-
-def _covariances(a: Tensor, b: Tensor, reg: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Covariances of centred (P, dx), (P, dy) pairs, with a ridge of ``reg`` times the mean variance."""
-    p = a.shape[0]
-    caa, cbb, cab = a.T @ a / (p - 1), b.T @ b / (p - 1), a.T @ b / (p - 1)
-    eye_a, eye_b = torch.eye(a.shape[1], dtype=a.dtype), torch.eye(b.shape[1], dtype=b.dtype)
-    caa = caa + reg * (caa.trace() / a.shape[1] + 1e-12) * eye_a
-    cbb = cbb + reg * (cbb.trace() / b.shape[1] + 1e-12) * eye_b
-    return caa, cbb, cab
-
-
 def cca(a: Tensor, b: Tensor, n_components: int, reg: float = 1e-6) -> tuple[Tensor, Tensor, Tensor]:
-    """Closed-form (ridge) canonical correlation analysis of paired rows (Hotelling 1936).
+    """Closed-form (ridge) CCA of paired rows (Hotelling 1936), as CTW uses it.
+
+    :func:`mmml.coordinated.canonical_weights` (Cholesky whitening) with the ridge relative to each view's
+    mean variance, so that it does not depend on the features' units.
 
     Args:
-        a: (P, dx) and b: (P, dy) centred observations, row p of ``a`` paired with row p of ``b``.
+        a: (P, dx) and b: (P, dy) observations, row p of ``a`` paired with row p of ``b``.
         n_components: number of canonical pairs, <= min(dx, dy).
         reg: ridge on each covariance, relative to its mean variance.
 
     Returns:
-        ``(wa (dx, k), wb (dy, k), corr (k,))``: ``a @ wa`` and ``b @ wb`` have unit variance and
+        ``(wa (dx, k), wb (dy, k), corr (k,))``: ``a @ wa`` and ``b @ wb`` (centred) have unit variance and
         correlations ``corr`` in decreasing order.
 
     Examples:
@@ -68,10 +58,7 @@ def cca(a: Tensor, b: Tensor, n_components: int, reg: float = 1e-6) -> tuple[Ten
         >>> round(float(corr[0]), 4)
         1.0
     """
-    caa, cbb, cab = _covariances(a, b, reg)
-    ia, ib = _inv_sqrt(caa), _inv_sqrt(cbb)
-    u, s, vh = torch.linalg.svd(ia @ cab @ ib)
-    return ia @ u[:, :n_components], ib @ vh.T[:, :n_components], s[:n_components]
+    return canonical_weights(a, b, n_components, reg, relative_reg=True)
 
 
 def _as_list(data, name: str) -> list[Tensor]:
@@ -203,10 +190,12 @@ def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
 
 
 def dcca_loss(h1: Tensor, h2: Tensor, reg: float = 1e-3) -> Tensor:
-    """Negative total canonical correlation of two views (Andrew et al., 2013), (P, k1) and (P, k2) -> scalar."""
-    h1, h2 = h1 - h1.mean(0), h2 - h2.mean(0)
-    c11, c22, c12 = _covariances(h1, h2, reg)
-    return -torch.linalg.svdvals(_inv_sqrt(c11) @ c12 @ _inv_sqrt(c22)).sum()
+    """Negative total canonical correlation of two views (Andrew et al., 2013), (P, k1) and (P, k2) -> scalar.
+
+    :func:`mmml.coordinated.dcca_correlation` with the ridge relative to each view's mean variance; its
+    Cholesky whitening keeps the gradient finite when the outputs' covariance has repeated eigenvalues.
+    """
+    return -dcca_correlation(h1, h2, reg=reg, relative_reg=True)
 
 
 class DeepCanonicalTimeWarping(nn.Module):

@@ -26,15 +26,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmml.data.sequences import valid_mask
 from mmml.data.spec import ModalitySpec
-from mmml.data.text import BOS, EOS, SPECIALS
+from mmml.data.text import BOS_ID, EOS_ID, PAD_ID
 
 from .acoustic import AcousticEncoder, step_spans
 from .hmm import viterbi
 from .segments import lengths_of, pad_spans, tiling_spans
 
 __all__ = ["AttentionAligner", "argmax_readout", "monotonic_readout"]
-BOS_ID, EOS_ID = SPECIALS.index(BOS), SPECIALS.index(EOS)
 
 
 def _check_attention(att: Tensor) -> np.ndarray:
@@ -123,7 +123,7 @@ class AttentionAligner(nn.Module):
         if location > 0:
             self.location = nn.Conv1d(1, location, location_kernel, padding=location_kernel // 2, bias=False)
             self.att_loc = nn.Linear(location, hidden, bias=False)
-        self.embed = nn.Embedding(len(vocab), hidden, padding_idx=0)
+        self.embed = nn.Embedding(len(vocab), hidden, padding_idx=PAD_ID)
         self.init = nn.Linear(hidden, hidden)
         self.cell = nn.GRUCell(2 * hidden, hidden)
         self.att_q, self.att_k = nn.Linear(hidden, hidden, bias=False), nn.Linear(hidden, hidden)
@@ -158,7 +158,7 @@ class AttentionAligner(nn.Module):
         x = batch[self.modality]
         h_enc, n = self.encoder(x, lengths_of(batch, self.modality).to(x.device))
         mem = self.proj(h_enc)
-        mask = torch.arange(mem.shape[1], device=x.device)[None] < n[:, None]
+        mask = valid_mask(n, mem.shape[1])
         keys = self.att_k(mem)
         h = torch.tanh(self.init((mem * mask[..., None]).sum(1) / n[:, None].clamp_min(1)))
         ids, lengths = batch[self.transcript].long(), lengths_of(batch, self.transcript).to(x.device)
@@ -181,7 +181,7 @@ class AttentionAligner(nn.Module):
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """Cross-entropy of the transcript's words and ``<eos>`` under teacher forcing."""
         logp, _, gold = self(batch)
-        return F.nll_loss(logp.flatten(0, 1), gold.flatten(), ignore_index=0)
+        return F.nll_loss(logp.flatten(0, 1), gold.flatten(), ignore_index=PAD_ID)
 
     @torch.no_grad()
     def attention(self, batch: dict[str, Tensor]) -> list[Tensor]:

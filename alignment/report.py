@@ -8,8 +8,13 @@ draws, per data set, the first test utterance of one run per aligner (``alignmen
 aligner's path (word index against time) beside the true one, the attention behind the implicit aligner's.
 
 Examples:
-    >>> from mmml.results import find_records  # doctest: +SKIP
-    >>> print(notes(find_records(["multirun/..."])))  # doctest: +SKIP
+    >>> recs = [{"challenge": "alignment", "status": "ok", "dataset": "digit_sequences", "method": m,
+    ...          "family": "explicit", "metrics": {"test/clean/boundary_mae_ms": ms}}
+    ...         for m, ms in (("uniform", 80.0), ("dtw", 40.0))]
+    >>> print(notes(recs).splitlines()[-2])
+    - Best: **dtw** (40.0 ms mean boundary error).
+
+    ``notes(mmml.results.find_records(["multirun/..."]))`` reads the records of a sweep.
 """
 
 from __future__ import annotations

@@ -19,17 +19,10 @@ import torch
 from torch import Tensor
 
 from mmml.data.digit_sequences import pad_bounds
+from mmml.data.sequences import lengths_of  # re-exported: the aligners read it from here
 
 __all__ = ["cut_segments", "lengths_of", "pad_spans", "tiling_spans", "transcripts", "uniform_spans",
            "valid_spans", "warp_spans"]
-
-
-def lengths_of(batch: dict[str, Tensor], modality: str) -> Tensor:
-    """``<modality>_lengths`` (B,), or the padded length for every example when the batch has none."""
-    if modality not in batch:
-        raise KeyError(f"the batch has no {modality!r} (it has {sorted(batch)}); add it to data.modalities")
-    x = batch[modality]
-    return batch.get(f"{modality}_lengths", torch.full((x.shape[0],), x.shape[1], dtype=torch.long)).long()
 
 
 def transcripts(batch: dict[str, Tensor], key: str = "text") -> list[list[int]]:

@@ -9,7 +9,7 @@
 
 Both follow the aligner interface of :class:`mmml.alignment.task.AlignmentTask`: ``align(batch) -> (B, D, 2)``
 ``[start, end)`` frames of ``batch[modality]``, -1 padded like ``<modality>_boundaries``; the HMM is fitted
-by ``fit_examples(train_split)``, the CTC model trained on ``loss(batch)``.
+by ``fit(train_split)``, the CTC model trained on ``loss(batch)``.
 
 Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
@@ -78,11 +78,12 @@ class HMMAligner(nn.Module):
         self.n_cepstra, self.max_examples = n_cepstra, max_examples
         self.hmm = HMMForcedAligner(n_states=n_states, silence=SILENCE if silence else None, **hmm)
 
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
+    def fit(self, train_split: dict[str, Tensor]) -> None:
         """Fit a word model per token (and the silence model) on the training split's segments."""
-        x = train[self.modality].float().cpu()
-        words, tokens, pauses = cut_segments(x, lengths_of(train, self.modality),
-                                             train[f"{self.modality}_boundaries"], transcripts(train, self.transcript))
+        x = train_split[self.modality].float().cpu()
+        words, tokens, pauses = cut_segments(x, lengths_of(train_split, self.modality),
+                                             train_split[f"{self.modality}_boundaries"],
+                                             transcripts(train_split, self.transcript))
         examples = list(zip(words, tokens, strict=True))
         if self.hmm.silence is not None:
             examples += [(p, SILENCE) for p in pauses]

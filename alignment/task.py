@@ -4,11 +4,12 @@
 
 - ``align(batch) -> (B, D, 2)``: each word's ``[start, end)`` frame of ``batch[modality]``, -1 padded (the
   data contract's ``<modality>_boundaries``), given the transcript in the batch;
-- either ``loss(batch)`` (trained by gradient descent: :class:`~mmml.alignment.supervised.CTCAligner`,
-  :class:`~mmml.alignment.implicit.AttentionAligner`) or ``fit_examples(train_split)`` (fitted once, at the end
-  of the first epoch, on the batches of the training split, like :class:`mmml.tasks.EstimatorTask`:
-  :class:`~mmml.alignment.supervised.HMMAligner`, :class:`~mmml.alignment.unsupervised.TemplateAligner`,
+- and, by the training contract of :mod:`mmml.tasks.contract` (run by :class:`~mmml.tasks.MMMLTask`), either
+  ``loss(batch)`` (trained by gradient descent: :class:`~mmml.alignment.supervised.CTCAligner`,
+  :class:`~mmml.alignment.implicit.AttentionAligner`) or ``fit(train_split)`` (fitted once on the whole training
+  split: :class:`~mmml.alignment.supervised.HMMAligner`, :class:`~mmml.alignment.unsupervised.TemplateAligner`,
   :class:`~mmml.alignment.unsupervised.CTWAligner`), or neither (:class:`~mmml.alignment.unsupervised.UniformAligner`).
+  A method's epoch budget and gradient clipping are trainer settings (``model.trainer`` in its config).
 
 At test, per condition, whole-split measures (:func:`mmml.alignment.metrics.alignment_scores`):
 ``boundary_mae_ms``, ``within_20ms``, ``within_50ms``, ``frame_accuracy`` (silence frames count), and
@@ -46,54 +47,21 @@ class AlignmentTask(MMMLTask):
     Args:
         net: an aligner (see the module). modality: the aligned sequence (its spec gives the frame rate;
             the truth is ``<modality>_boundaries``). transcript: the token modality holding the words.
-        max_epochs: stop training after this many epochs (``None``: the trainer's), so that each method
-            keeps its own budget within one sweep. clip_grad_norm: clip the gradients' norm (``None``: no).
         **kwargs: see :class:`~mmml.tasks.base.MMMLTask` (``lr``, ``weight_decay``, ``optimizer``).
     """
 
-    def __init__(self, net: nn.Module, modality: str = "audio", transcript: str = "text",
-                 max_epochs: int | None = None, clip_grad_norm: float | None = None, **kwargs: Any) -> None:
+    method_needs = ("align",)
+
+    def __init__(self, net: nn.Module, modality: str = "audio", transcript: str = "text", **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
-        if not callable(getattr(net, "align", None)):
-            raise TypeError(f"{type(net).__name__} is not an aligner: it needs align(batch) -> (B, D, 2) spans")
         self.modality, self.transcript = modality, transcript
-        self.trainable = callable(getattr(net, "loss", None)) and any(p.requires_grad for p in net.parameters())
-        self.automatic_optimization = self.trainable
-        self.max_epochs = None if max_epochs is None else int(max_epochs)
-        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
-        self.fitted = not callable(getattr(net, "fit_examples", None))
-        self._train: list[dict[str, Tensor]] = []
         self.example: dict[str, Any] = {}
 
     # ---- training ------------------------------------------------------------------------------
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, Any]:
         if stage == "test":
             return None, self.net.align(batch)
-        return (self.net.loss(batch) if self.trainable else None), None
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
-        if not self.fitted:
-            self._train.append({k: v.detach().cpu() for k, v in batch.items()})
-        return super().training_step(batch, batch_idx) if self.trainable else None
-
-    def on_train_epoch_end(self) -> None:
-        if not self.fitted:
-            data = {k: torch.cat([b[k] for b in self._train]) for k in self._train[0]}
-            self.net.fit_examples(data)
-            self._train, self.fitted = [], True
-        if not self.trainable or (self.max_epochs is not None and self.current_epoch + 1 >= self.max_epochs):
-            self.trainer.should_stop = True
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        if self.trainable:
-            super().validation_step(batch, batch_idx)
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        if self.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.parameters(), self.clip_grad_norm)
-
-    def configure_optimizers(self):
-        return super().configure_optimizers() if self.trainable else None
+        return (self.net.loss(batch) if self.training_mode.gradient else None), None
 
     # ---- test ----------------------------------------------------------------------------------
     def frame_rate(self) -> float:

@@ -1,6 +1,7 @@
 """Word templates for template-based alignment: the average of a word's examples, linear or under soft-DTW.
 
-- :func:`mean_template`: each example linearly resampled to the median length, then averaged frame by frame.
+- :func:`mean_template`: each example linearly resampled to the median length (:func:`mmml.data.sequences.resample`),
+  then averaged frame by frame.
 - :func:`soft_dtw_barycenter`: the soft-DTW barycenter (Cuturi & Blondel, "Soft-DTW: a differentiable loss
   function for time-series", ICML 2017, Sec. 4.1): ``argmin_z sum_i w_i soft-DTW_gamma(z, x_i)``, found by
   L-BFGS-B (``scipy.optimize.minimize``) from the mean template, with the gradient of our soft-DTW; the
@@ -22,21 +23,13 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.optimize
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from mmml.data.sequences import resample
 
 from .soft_dtw_loss import soft_dtw
 
 __all__ = ["mean_template", "resample", "soft_dtw_barycenter"]
-
-
-def resample(x: Tensor, length: int) -> Tensor:
-    """Linear interpolation of frames (T, F) to (length, F), first and last frames kept."""
-    if x.shape[0] == 0:
-        raise ValueError("cannot resample an empty sequence (0 frames)")
-    if x.shape[0] == 1:
-        return x.expand(length, -1).clone()
-    return F.interpolate(x.T[None].float(), size=int(length), mode="linear", align_corners=True)[0].T
 
 
 def mean_template(examples: Sequence[Tensor], length: int | None = None) -> Tensor:

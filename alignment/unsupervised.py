@@ -11,7 +11,7 @@
   speech frames.
 
 Each has ``align(batch) -> (B, D, 2)`` ``[start, end)`` frames (-1 padded) and, when it learns something,
-``fit_examples(train_split)`` (see :class:`mmml.alignment.task.AlignmentTask`).
+``fit(train_split)`` (see :class:`mmml.alignment.task.AlignmentTask`).
 
 Examples:
     >>> import torch
@@ -84,11 +84,11 @@ class TemplateAligner(nn.Module):
         self.pause = torch.zeros(0)
         self.pause_lengths = (1, 1, 1)
 
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
+    def fit(self, train_split: dict[str, Tensor]) -> None:
         """Average each word's training examples into a template; the pause frame and median pause lengths."""
-        x = train[self.modality].float().cpu()
-        bounds, n = train[f"{self.modality}_boundaries"], lengths_of(train, self.modality)
-        words, tokens, pauses = cut_segments(x, n, bounds, transcripts(train, self.transcript))
+        x = train_split[self.modality].float().cpu()
+        bounds, n = train_split[f"{self.modality}_boundaries"], lengths_of(train_split, self.modality)
+        words, tokens, pauses = cut_segments(x, n, bounds, transcripts(train_split, self.transcript))
         by_token: dict[int, list[Tensor]] = defaultdict(list)
         for seg, token in zip(words, tokens, strict=True):
             if len(seg) and len(by_token[token]) < self.max_examples:
@@ -110,7 +110,7 @@ class TemplateAligner(nn.Module):
     def render(self, words: list[int]) -> tuple[Tensor, Tensor]:
         """The reference rendition of a transcript: frames (T, F) and each word's [start, end) (L, 2)."""
         if not self.templates:
-            raise RuntimeError("TemplateAligner has no templates: call fit_examples(train) first")
+            raise RuntimeError("TemplateAligner has no templates: call fit(train_split) first")
         missing = [w for w in words if w not in self.templates]
         if missing:
             raise ValueError(f"token {missing[0]} never occurs in the training split, so it has no template; "
@@ -167,14 +167,14 @@ class CTWAligner(nn.Module):
         ys = [batch[self.reference][i, : int(ny[i])].double().cpu() for i in range(count)]
         return xs, ys
 
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
+    def fit(self, train_split: dict[str, Tensor]) -> None:
         """Fit the shared CCA projections by CTW on the first ``max_pairs`` training pairs (no boundaries)."""
-        self.ctw.fit(*self._pairs(train, self.max_pairs))
+        self.ctw.fit(*self._pairs(train_split, self.max_pairs))
 
     @torch.no_grad()
     def align(self, batch: dict[str, Tensor]) -> Tensor:
         if not hasattr(self.ctw, "x_weights_"):
-            raise RuntimeError("CTWAligner is not fitted: call fit_examples(train) first")
+            raise RuntimeError("CTWAligner is not fitted: call fit(train_split) first")
         xs, ys = self._pairs(batch)
         paths = self.ctw.align(xs, ys)
         known = valid_spans(batch[f"{self.reference}_boundaries"])

@@ -14,12 +14,12 @@ masks (set for the train split by :func:`mmml.colearning.supervision.disjoint_pa
 from __future__ import annotations
 
 import torch  # noqa: F401 - the docstring examples use it
-from mmml.colearning.coordinated_space import info_nce
 from torch import Tensor, nn
 
+from mmml.coordinated import info_nce
 from mmml.data.contract import present_mask, require
 from mmml.data.spec import ModalitySpec
-from mmml.encoders import build_encoder, encode
+from mmml.encoders import EncoderBank
 
 
 class PivotBridge(nn.Module):
@@ -29,7 +29,7 @@ class PivotBridge(nn.Module):
         specs: modality specs. source, target: the modalities to bridge. pivot: the bridging modality
             (``None``: learn from direct source–target pairs).
         dim: size of the shared space. temperature: of the InfoNCE losses.
-        encoder_kwargs: per modality, keyword arguments of :func:`mmml.encoders.build_encoder`.
+        encoder: encoder options keyed by modality name or kind (:class:`mmml.encoders.EncoderBank`).
 
     Shapes: batch dict -> ``{modality: (B, dim) embedding}`` for ``source`` and ``target``;
     :meth:`loss` (batch) -> scalar.
@@ -44,7 +44,7 @@ class PivotBridge(nn.Module):
 
     def __init__(self, specs: dict[str, ModalitySpec], source: str = "image", target: str = "text",
                  pivot: str | None = "audio", dim: int = 32, temperature: float = 0.1,
-                 encoder_kwargs: dict[str, dict] | None = None) -> None:
+                 encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
         names = [m for m in (source, target, pivot) if m is not None]
         if len(set(names)) != len(names):
@@ -56,13 +56,12 @@ class PivotBridge(nn.Module):
         self.source, self.target, self.pivot = source, target, pivot
         self.temperature = float(temperature)
         self.pairs = [(source, pivot), (pivot, target)] if pivot is not None else [(source, target)]
-        kwargs = encoder_kwargs or {}
-        self.encoders = nn.ModuleDict({m: build_encoder(specs[m], dim, **kwargs.get(m, {})) for m in names})
+        self.encoders = EncoderBank(specs, dim, names, encoder)
         self.projections = nn.ModuleDict({m: nn.Linear(dim, dim) for m in names})
 
     def embed(self, batch: dict[str, Tensor], modality: str) -> Tensor:
         """``(B, dim)`` embedding of one modality of the batch."""
-        return self.projections[modality](encode(self.encoders[modality], batch, modality))
+        return self.projections[modality](self.encoders.encode(batch, modality))
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         require(batch, [self.source, self.target], allow_dropped=False)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from mmml.data.contract import require
 from mmml.data.spec import ModalitySpec
-from mmml.encoders import build_encoder, encode
+from mmml.encoders import EncoderBank
 
 #: Shape attributes of each handwritten digit, by hand (1 = the digit usually has it):
 #: a closed loop; two loops; a loop in the upper half; a loop in the lower half; a straight vertical
@@ -104,17 +104,18 @@ class _ZeroShotNet(nn.Module):
     """Shared front: an encoder of one modality and fixed class embeddings."""
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modality: str,
-                 class_embeddings: str | Tensor | np.ndarray, hidden: int) -> None:
+                 class_embeddings: str | Tensor | np.ndarray, hidden: int,
+                 encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
         if modality not in specs:
             raise ValueError(f"model.net.modality={modality!r} is not served by the data set ({list(specs)})")
         self.modality = modality
         self.register_buffer("class_emb", build_class_embeddings(class_embeddings, num_classes))
-        self.encoder = build_encoder(specs[modality], hidden)
+        self.encoders = EncoderBank(specs, hidden, [modality], encoder)
 
     def features(self, batch: dict[str, Tensor]) -> Tensor:
         require(batch, [self.modality], allow_dropped=False)
-        return encode(self.encoder, batch, self.modality)
+        return self.encoders.encode(batch, self.modality)
 
 
 
@@ -133,6 +134,7 @@ class DeViSE(_ZeroShotNet):
         specs, num_classes: from the data set. modality: the input modality.
         class_embeddings: ``"attributes"``, ``"sentence"`` or a ``(C, d)`` matrix.
         hidden: encoder output size. margin: of the hinge rank loss (the paper uses 0.1).
+        encoder: encoder options keyed by modality name or kind (:class:`mmml.encoders.EncoderBank`).
 
     Shapes: batch dict -> ``{"scores": (B, C) dot products with every class embedding, "embedding": (B, d)}``.
 
@@ -144,8 +146,8 @@ class DeViSE(_ZeroShotNet):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modality: str = "image",
                  class_embeddings: str | Tensor | np.ndarray = "attributes", hidden: int = 64,
-                 margin: float = 0.1) -> None:
-        super().__init__(specs, num_classes, modality, class_embeddings, hidden)
+                 margin: float = 0.1, encoder: dict[str, dict] | None = None) -> None:
+        super().__init__(specs, num_classes, modality, class_embeddings, hidden, encoder)
         self.margin = float(margin)
         self.project = nn.Linear(hidden, self.class_emb.shape[1], bias=False)
 
@@ -181,8 +183,8 @@ class ConSE(_ZeroShotNet):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modality: str = "image",
                  class_embeddings: str | Tensor | np.ndarray = "attributes", hidden: int = 64,
-                 top: int = 10) -> None:
-        super().__init__(specs, num_classes, modality, class_embeddings, hidden)
+                 top: int = 10, encoder: dict[str, dict] | None = None) -> None:
+        super().__init__(specs, num_classes, modality, class_embeddings, hidden, encoder)
         self.top = int(top)
         self.head = nn.Linear(hidden, num_classes)
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch.nn.functional as F
-from mmml.colearning.coordinated_space import info_nce
 from mmml.colearning.supervision import observed_labels
 from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -27,9 +26,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 from torch import Tensor, nn
 
+from mmml.coordinated import info_nce
 from mmml.data.contract import require
 from mmml.data.spec import ModalitySpec
-from mmml.encoders import build_encoder, encode
+from mmml.encoders import EncoderBank
 
 UNLABELLED = -1
 COMBINES = ("product", "mean")
@@ -248,8 +248,8 @@ class HelperTransfer(nn.Module):
         specs: modality specs. num_classes: classes. target, helper: modality names.
         mode: ``"coordinated"`` or ``"distill"``. dim: encoder output size.
         weight: weight of the helper loss. temperature: of InfoNCE (coordinated) or of distillation.
-        encoder_kwargs: per modality, keyword arguments of :func:`mmml.encoders.build_encoder`
-            (e.g. ``{"audio": {"channels": 32}}``).
+        encoder: encoder options keyed by modality name or kind (:class:`mmml.encoders.EncoderBank`),
+            e.g. ``{"audio": {"channels": 32}}``.
 
     Shapes: batch dict -> ``{"logits": (B, C), "aux_loss": scalar (training with a helper)}``.
 
@@ -264,7 +264,7 @@ class HelperTransfer(nn.Module):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, target: str = "image",
                  helper: str | None = "audio", mode: str = "coordinated", dim: int = 64, weight: float = 1.0,
-                 temperature: float = 0.1, encoder_kwargs: dict[str, dict] | None = None) -> None:
+                 temperature: float = 0.1, encoder: dict[str, dict] | None = None) -> None:
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"model.net.mode={mode!r}; choose one of {list(MODES)}")
@@ -277,22 +277,22 @@ class HelperTransfer(nn.Module):
                              "modality")
         self.target, self.helper, self.mode = target, helper, mode
         self.weight, self.temperature = float(weight), float(temperature)
-        kwargs = encoder_kwargs or {}
-        self.encoder = build_encoder(specs[target], dim, **kwargs.get(target, {}))
+        # the helper's encoder is built after the head, as it always was, so that initialisation is unchanged
+        self.encoders = EncoderBank(specs, dim, [target], encoder)
         self.head = nn.Linear(dim, num_classes)
         if helper is not None:
-            self.helper_encoder = build_encoder(specs[helper], dim, **kwargs.get(helper, {}))
+            self.encoders.add(helper)
             self.project = nn.Linear(dim, dim)
             self.helper_project = nn.Linear(dim, dim)
             self.helper_head = nn.Linear(dim, num_classes)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         require(batch, [self.target], allow_dropped=False)
-        z = encode(self.encoder, batch, self.target)
+        z = self.encoders.encode(batch, self.target)
         out = {"logits": self.head(z)}
         if self.training and self.helper is not None:
             require(batch, [self.helper], allow_dropped=False)
-            h = encode(self.helper_encoder, batch, self.helper)
+            h = self.encoders.encode(batch, self.helper)
             out["aux_loss"] = self.weight * self._helper_loss(batch, z, h, out["logits"])
         return out
 

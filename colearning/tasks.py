@@ -1,8 +1,9 @@
 """Co-learning's Lightning tasks: semi-supervised (scarce labels), co-training, zero-shot and pivot bridging.
 
-Every task takes ``labelled_fraction``: the seeded, class-stratified share of the training labels a run
-observes (:mod:`mmml.colearning.supervision`); for pivot bridging, the share of training examples used as
-pairs. Neural tasks draw each step a batch of ``labelled_batch_size`` labelled examples (with
+Which training labels a run observes is the datamodule's (``data.labelled_fraction``, or the top-level
+``labelled_fraction=``: a seeded, class-stratified share, :mod:`mmml.data.labels`): the tasks read its
+``label_present`` mask and never write it. For pivot bridging, the kept share is that of the training
+examples used as pairs. Neural tasks draw each step a batch of ``labelled_batch_size`` labelled examples (with
 replacement) beside the regular batch, as semi-supervised training does (labelled and unlabelled
 batches), so that a model with 1% of the labels still takes as many supervised steps as with 100%.
 """
@@ -12,35 +13,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from mmml.colearning.coordinated_space import retrieval_metrics
 from mmml.colearning.supervision import (
     LABEL_PRESENT,
-    check_fraction,
     disjoint_pairs,
-    hide_labels,
     observed_labels,
     pooled_views,
 )
 from torch import Tensor, nn
 
-from mmml.tasks import ClassificationTask, EstimatorTask, MMMLTask
+from mmml.metrics.retrieval import retrieval_metrics
+from mmml.tasks import ClassificationTask, EstimatorMethod, EstimatorTask, MMMLTask
 
 
 class _LabelledPool:
-    """Mixin: hides labels of the train split at ``setup("fit")`` and serves batches of the labelled ones."""
+    """Mixin: at ``setup("fit")``, the train split's labelled examples (``label_present``); serves batches of them."""
 
-    labelled_fraction: float
     labelled_batch_size: int
+    uses_label_mask = True  # reads the datamodule's label_present (mmml-run checks it for labelled_fraction < 1)
 
-    def _hide(self) -> dict[str, Tensor] | None:
+    def _labelled_pool(self) -> dict[str, Tensor] | None:
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None:
-            raise RuntimeError("co-learning tasks hide labels of the datamodule's train split; call "
+            raise RuntimeError("co-learning tasks read the labelled examples of the datamodule's train split; call "
                                "trainer.fit(task, datamodule=...)")
         split = dm.split("train")
-        mask = hide_labels(split, self.labelled_fraction, dm.seed)
+        mask = observed_labels(split)
         self._pool = {k: v[mask] for k, v in split.items() if k != LABEL_PRESENT}
         self._generator = torch.Generator().manual_seed(int(dm.seed))
         return self._pool
@@ -53,7 +53,7 @@ class _LabelledPool:
             allowed = allowed[classes.cpu()[pool["label"].cpu()]]
         if len(allowed) == 0:
             raise ValueError("no labelled training example of the trainable classes; raise "
-                             "model.task.labelled_fraction or change model.task.unseen")
+                             "data.labelled_fraction (labelled_fraction=...) or change model.task.unseen")
         pick = allowed[torch.randint(len(allowed), (self.labelled_batch_size,), generator=self._generator)]
         pick = pick.to(pool["label"].device)
         return {k: v.index_select(0, pick) for k, v in pool.items()}
@@ -68,18 +68,16 @@ class SemiSupervisedTask(_LabelledPool, ClassificationTask):
 
     Args:
         net: model returning logits or ``{"logits", "aux_loss"}``. num_classes: classes.
-        labelled_fraction: share of training labels observed. labelled_batch_size: labelled examples per step.
+        labelled_batch_size: labelled examples per step (the labelled ones: ``data.labelled_fraction``).
     """
 
-    def __init__(self, net: nn.Module, num_classes: int, labelled_fraction: float = 1.0,
-                 labelled_batch_size: int = 32, **kwargs: Any) -> None:
+    def __init__(self, net: nn.Module, num_classes: int, labelled_batch_size: int = 32, **kwargs: Any) -> None:
         super().__init__(net, num_classes=num_classes, **kwargs)
-        self.labelled_fraction = check_fraction(labelled_fraction)
         self.labelled_batch_size = int(labelled_batch_size)
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
-            self._hide()
+            self._labelled_pool()
 
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor]:
         if stage != "train":
@@ -100,38 +98,46 @@ class SemiSupervisedTask(_LabelledPool, ClassificationTask):
             metrics.update(outputs.detach()[seen], batch["label"][seen])
 
 
+class PartlyLabelledEstimator(EstimatorMethod):
+    """A multi-view estimator fed partly labelled data: hidden labels as ``-1`` (scikit-learn's semi-supervised
+    convention), sequences as the mean and std of their frames (:func:`mmml.colearning.supervision.pooled_views`).
+
+    Examples:
+        >>> class Recorder:  # keeps the labels it is fitted on
+        ...     def fit(self, Xs, y): self.seen = y.tolist(); return self
+        ...     def predict_proba(self, Xs): return None
+        >>> split = {"x": torch.zeros(3, 1), "label": torch.tensor([0, 1, 1]),
+        ...          "label_present": torch.tensor([True, False, True])}
+        >>> PartlyLabelledEstimator(Recorder(), ["x"]).fit(split).estimator.seen
+        [0, -1, 1]
+    """
+
+    def views(self, batch: dict[str, Tensor]) -> list:
+        return pooled_views(batch, self.modalities)
+
+    def targets(self, train_split: dict[str, Tensor]) -> np.ndarray:
+        y = super().targets(train_split).copy()
+        y[~observed_labels(train_split).cpu().numpy()] = -1
+        return y
+
+
 class CoTrainingTask(EstimatorTask):
     """Fit a multi-view estimator (:class:`mmml.colearning.CoTraining`) on partly labelled training data.
 
     Hidden labels are passed as ``-1``; sequences are summarised by the mean and std of their frames
-    (:func:`mmml.colearning.supervision.pooled_views`).
+    (:class:`PartlyLabelledEstimator`).
 
     Args:
         net: estimator with ``fit(Xs, y)`` / ``predict_proba(Xs)``. num_classes: classes.
-        modalities: the views, in order (default: all served). labelled_fraction: share of labels observed.
+        modalities: the views, in order (default: all served). The labels observed: ``data.labelled_fraction``.
     """
 
     def __init__(self, net: Any, num_classes: int, modalities: Sequence[str] | None = None,
-                 labelled_fraction: float = 1.0, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(net, num_classes=num_classes, modalities=modalities, **kwargs)
-        self.labelled_fraction = check_fraction(labelled_fraction)
 
-    def setup(self, stage: str) -> None:
-        if stage == "fit":
-            dm = self.trainer.datamodule
-            hide_labels(dm.split("train"), self.labelled_fraction, dm.seed)
-
-    def _views(self, batch: dict[str, Tensor]) -> list:
-        return pooled_views(batch, self._modalities())
-
-    def on_train_epoch_end(self) -> None:
-        if not self.fitted:
-            data = {k: torch.cat([b[k] for b in self._train]) for k in self._train[0]}
-            y = data["label"].numpy().copy()
-            y[~observed_labels(data).numpy()] = -1
-            self.estimator.fit(self._views(data), y)
-            self._train, self.fitted = [], True
-        self.trainer.should_stop = True
+    uses_label_mask = True  # hidden labels (label_present False) are passed as -1
+    adapter = PartlyLabelledEstimator
 
 
 class ZeroShotTask(_LabelledPool, MMMLTask):
@@ -146,11 +152,11 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
 
     Args:
         net: :class:`mmml.colearning.DeViSE` or :class:`mmml.colearning.ConSE`. num_classes: classes.
-        unseen: the classes held out of training. labelled_fraction, labelled_batch_size: as above.
+        unseen: the classes held out of training. labelled_batch_size: as above.
     """
 
     def __init__(self, net: nn.Module, num_classes: int, unseen: Sequence[int] = (2, 5, 8),
-                 labelled_fraction: float = 1.0, labelled_batch_size: int = 32, upper_bound: bool = False,
+                 labelled_batch_size: int = 32, upper_bound: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
         unseen = sorted({int(c) for c in unseen})
@@ -159,7 +165,6 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
             raise ValueError(f"model.task.unseen={unseen}; give at least one and fewer than {num_classes} "
                              f"class indices in [0, {num_classes})")
         self.num_classes = int(num_classes)
-        self.labelled_fraction = check_fraction(labelled_fraction)
         self.labelled_batch_size = int(labelled_batch_size)
         self.upper_bound = bool(upper_bound)
         seen = torch.ones(num_classes, dtype=torch.bool)
@@ -170,7 +175,7 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
-            self._hide()
+            self._labelled_pool()
 
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, dict[str, Tensor]]:
         if stage == "train":
@@ -211,21 +216,23 @@ class BridgeTask(MMMLTask):
     The train split is dealt into disjoint groups (source+pivot, pivot+target; or source+target for the
     directly paired upper bound) with ``<m>_present`` masks. Test: retrieval of targets from sources and
     back, with a class-level relevance (``R@1``, ``R@5``, ``medr``; see
-    :func:`mmml.colearning.coordinated_space.retrieval_metrics`).
+    :func:`mmml.metrics.retrieval.retrieval_metrics`).
 
     Args:
-        net: a :class:`mmml.colearning.PivotBridge`. labelled_fraction: share of training examples used as pairs.
+        net: a :class:`mmml.colearning.PivotBridge`. The examples used as pairs: the labelled ones
+            (``data.labelled_fraction``).
     """
 
-    def __init__(self, net: nn.Module, labelled_fraction: float = 1.0, **kwargs: Any) -> None:
+    uses_label_mask = True  # the pairs are dealt from the labelled examples
+
+    def __init__(self, net: nn.Module, **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
-        self.labelled_fraction = check_fraction(labelled_fraction)
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
             dm = self.trainer.datamodule
             groups = [list(p) for p in self.net.pairs]
-            disjoint_pairs(dm.split("train"), groups, self.labelled_fraction, dm.seed)
+            disjoint_pairs(dm.split("train"), groups, dm.seed)
 
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, None]:
         return self.net.loss(batch), None
@@ -238,6 +245,6 @@ class BridgeTask(MMMLTask):
     def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
         src, tgt, y = collected["source"], collected["target"], collected["label"]
         a, b = self.net.source, self.net.target
-        out = {f"{a}2{b}_{k}": v for k, v in retrieval_metrics(src, tgt, y, y).items()}
-        out.update({f"{b}2{a}_{k}": v for k, v in retrieval_metrics(tgt, src, y, y).items()})
+        out = {f"{a}2{b}_{k}": v for k, v in retrieval_metrics(src, tgt, y, y, ks=(1, 5)).items()}
+        out.update({f"{b}2{a}_{k}": v for k, v in retrieval_metrics(tgt, src, y, y, ks=(1, 5)).items()})
         return out

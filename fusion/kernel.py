@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from mmml.fusion.views import check_views, pooled_views
+from mmml.fusion.views import check_views
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 from torch import Tensor
+
+from mmml.data.sequences import pooled_views
 
 KINDS = ("linear", "rbf", "poly")
 WEIGHTS = ("easymkl", "uniform", "best")
@@ -193,7 +195,7 @@ class MultipleKernelFusion:
         self.cv, self.max_train, self.device, self.random_state = cv, max_train, device, random_state
 
     def views_from_batch(self, batch: dict[str, Tensor], modalities: list[str]) -> list[np.ndarray | None]:
-        """Fixed-size views (images flattened, frame sequences pooled): :func:`mmml.fusion.views.pooled_views`."""
+        """Fixed-size views (images flattened, frame sequences pooled): :func:`mmml.data.sequences.pooled_views`."""
         return pooled_views(batch, modalities)
 
     def _device(self) -> torch.device:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from mmml.data.contract import is_present, present_mask, require
 from mmml.data.spec import ModalitySpec
-from mmml.encoders import build_encoder, encode, mlp
+from mmml.encoders import EncoderBank, mlp
 
 
 class UnimodalEncoders(nn.Module):
@@ -23,7 +23,7 @@ class UnimodalEncoders(nn.Module):
 
     Args:
         specs: modality specs. dim: output size of every encoder. modalities: which (default all).
-        encoder: keyword arguments of :func:`mmml.encoders.build_encoder` per modality kind, e.g.
+        encoder: encoder options keyed by modality name or kind (see :class:`mmml.encoders.EncoderBank`), e.g.
             ``{"sequence": {"channels": 16}, "image": {"channels": 8}}`` (small encoders for cheap sweeps).
         modality_dropout: in training, :meth:`stacked` marks each modality of each example missing with
             this probability, exactly as a modality absent from the batch (ModDrop, Neverova et al. 2016),
@@ -41,19 +41,13 @@ class UnimodalEncoders(nn.Module):
         if unknown:
             raise ValueError(f"model.net.modalities names {unknown}, which the data set does not serve "
                              f"({list(specs)}); fix model.net.modalities or data.modalities")
-        encoder = dict(encoder or {})
-        kinds = {"image", "sequence", "tokens", "vector"}
-        if set(encoder) - kinds:
-            raise ValueError(f"model.net.encoder has keys {sorted(set(encoder) - kinds)}; key it by modality kind, "
-                             f"one of {sorted(kinds)}")
         self.dim = dim
-        self.encoders = nn.ModuleDict({m: build_encoder(specs[m], dim, **dict(encoder.get(specs[m].kind) or {}))
-                                       for m in self.modalities})
+        self.encoders = EncoderBank(specs, dim, self.modalities, encoder)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor | None]:
         """``{modality: (B, dim) features}``, ``None`` for a modality dropped from the batch."""
         require(batch, self.modalities)
-        return {m: encode(self.encoders[m], batch, m) if is_present(batch, m) else None for m in self.modalities}
+        return {m: self.encoders.encode(batch, m) if is_present(batch, m) else None for m in self.modalities}
 
     def stacked(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Features ``(B, M, dim)`` with missing modalities zeroed, and the presence mask ``(B, M)`` (float);

@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from mmml.fusion.views import check_views, pooled_views
+from mmml.fusion.views import check_views
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
+
+from mmml.data.sequences import pooled_views
 
 
 class StackedLateFusion:
@@ -43,7 +45,7 @@ class StackedLateFusion:
         self.base, self.meta, self.cv, self.C, self.random_state = base, meta, cv, C, random_state
 
     def views_from_batch(self, batch: dict[str, Tensor], modalities: list[str]) -> list[np.ndarray | None]:
-        """Fixed-size views (images flattened, frame sequences pooled): :func:`mmml.fusion.views.pooled_views`."""
+        """Fixed-size views (images flattened, frame sequences pooled): :func:`mmml.data.sequences.pooled_views`."""
         return pooled_views(batch, modalities)
 
     def _base(self) -> Any:

@@ -3,15 +3,19 @@
 ``build_encoder(spec, out_dim)`` returns an ``nn.Module`` mapping one modality's tensor (and its
 lengths, for sequences and tokens) to ``(B, out_dim)`` features: an MLP for vectors, a CNN for images,
 a 1-D convolution (default) or GRU for audio frames, embedding + GRU for tokens.
-``encode(encoder, batch, modality)`` calls it on a batch dict.
+``encode(encoder, batch, modality)`` calls it on a batch dict. :class:`EncoderBank` holds one encoder per
+modality, built from options keyed by modality name or kind: the ``encoder`` key of every model config.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch
 from torch import Tensor, nn
 
-from mmml.data.spec import ModalitySpec
+from mmml.data.sequences import masked_mean
+from mmml.data.spec import KINDS, ModalitySpec
 
 
 def mlp(sizes: list[int], dropout: float = 0.0, last_activation: bool = False) -> nn.Sequential:
@@ -24,14 +28,6 @@ def mlp(sizes: list[int], dropout: float = 0.0, last_activation: bool = False) -
             if dropout:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
-
-
-def masked_mean(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Mean over time of ``x`` (B, T, F) over the first ``lengths`` frames."""
-    if lengths is None:
-        return x.mean(dim=1)
-    mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)
-    return (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
 
 
 class VectorEncoder(nn.Module):
@@ -139,6 +135,69 @@ def build_encoder(spec: ModalitySpec, out_dim: int, kind: str | None = None, **k
     return cls(spec, out_dim, **kwargs)
 
 
-def encode(encoder: nn.Module, batch: dict[str, Tensor], modality: str) -> Tensor:
+def encode(encoder: nn.Module, batch: Mapping[str, Tensor], modality: str) -> Tensor:
     """Run ``encoder`` on ``batch[modality]`` with its lengths when the batch has them."""
     return encoder(batch[modality], batch.get(f"{modality}_lengths"))
+
+
+class EncoderBank(nn.ModuleDict):
+    """One encoder per modality, each to ``dim`` features: the modality encoders every method shares.
+
+    The one place where a model's ``encoder`` option becomes modules (the dict of modality encoders of
+    TorchMultimodal's late-fusion model; Baltrusaitis et al. 2017, Sec. 3, unimodal representations
+    before any fusion or coordination). ``options`` maps a modality name or a modality kind
+    (``image``, ``sequence``, ``tokens``, ``vector``) to keyword arguments of :func:`build_encoder`;
+    ``"kind"`` in them picks an alternative encoder (``mlp``, ``cnn``, ``conv1d``, ``gru``, ``tokens``).
+    A name key wins over a kind key; a key that is neither a served modality nor a kind is an error.
+
+    Args:
+        specs: the data set's modality specs. dim: output size of every encoder.
+        modalities: the encoders to build now, in this order (default: every spec). :meth:`add` builds
+            more later, so that a model can interleave its own layers and keep its parameter
+            initialisation order.
+        options: ``{name or kind: build_encoder keyword arguments}``.
+        where: the config key named in errors.
+
+    Shapes: :meth:`encode` (batch, modality) -> ``(B, dim)``.
+
+    Examples:
+        >>> specs = {"image": ModalitySpec("image", "image", (1, 8, 8)),
+        ...          "audio": ModalitySpec("audio", "sequence", (5,))}
+        >>> bank = EncoderBank(specs, 16, options={"sequence": {"kind": "gru"}, "image": {"channels": 4}})
+        >>> list(bank), type(bank["audio"]).__name__, bank["image"].conv[0].out_channels
+        (['image', 'audio'], 'SequenceGRUEncoder', 4)
+        >>> bank.encode({"audio": torch.zeros(2, 7, 5), "audio_lengths": torch.tensor([7, 3])}, "audio").shape
+        torch.Size([2, 16])
+    """
+
+    def __init__(self, specs: Mapping[str, ModalitySpec], dim: int, modalities: Sequence[str] | None = None,
+                 options: Mapping[str, Mapping | None] | None = None, where: str = "model.net.encoder") -> None:
+        super().__init__()
+        self.specs, self.dim, self.where = dict(specs), int(dim), where
+        self.options = {str(k): dict(v or {}) for k, v in dict(options or {}).items()}
+        unknown = [k for k in self.options if k not in self.specs and k not in KINDS]
+        if unknown:
+            raise ValueError(f"{where} has keys {unknown}, which are neither modalities of the data set "
+                             f"{list(self.specs)} nor kinds {list(KINDS)}; key the encoder options by one of those")
+        for m in self.specs if modalities is None else modalities:
+            self.add(m)
+
+    def options_for(self, modality: str) -> dict:
+        """The :func:`build_encoder` keyword arguments of ``modality`` (its name's options, else its kind's)."""
+        spec = self.specs[modality]
+        return dict(self.options.get(modality, self.options.get(spec.kind)) or {})
+
+    def add(self, modality: str) -> nn.Module:
+        """Build (consuming the RNG now), store and return the encoder of ``modality``."""
+        if modality not in self.specs:
+            raise ValueError(f"an encoder for {modality!r} was asked for, but the data set serves "
+                             f"{list(self.specs)}; fix the model's modalities or data.modalities")
+        if modality in self:
+            raise ValueError(f"{self.where}: the encoder of {modality!r} is already built")
+        kw = self.options_for(modality)
+        self[modality] = build_encoder(self.specs[modality], self.dim, kw.pop("kind", None), **kw)
+        return self[modality]
+
+    def encode(self, batch: Mapping[str, Tensor], modality: str) -> Tensor:
+        """``(B, dim)`` features of ``batch[modality]`` (with its lengths when the batch has them)."""
+        return encode(self[modality], batch, modality)

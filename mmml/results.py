@@ -62,13 +62,18 @@ def git_revision() -> str | None:
     return rev.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def setting_of(overrides: Iterable[str]) -> str:
-    """The overrides that make a table row differ from another of the same method and data set."""
+def setting_of(overrides: Iterable[str], exclude: Iterable[str] = ()) -> str:
+    """The overrides that make a table row differ from another of the same method and data set.
+
+    ``exclude``: keys that already tell rows apart elsewhere (those the method's name reads, e.g.
+    ``model.net.combine`` in ``late_${model.net.combine}``, and those a sweep grid names rows by).
+    """
+    exclude = set(exclude)
     keep = []
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")
-        if key in NOT_A_SETTING or key.startswith(("hydra.", "hydra/")) or key in ("data.root", "data.cache_dir",
-                                                                                     "data.device"):
+        if key in NOT_A_SETTING or key in exclude or key.startswith(("hydra.", "hydra/")) or \
+                key in ("data.root", "data.cache_dir", "data.device"):
             continue
         keep.append(o.lstrip("+"))
     return ",".join(sorted(keep))

@@ -6,8 +6,8 @@ started with ``+resume=true`` whose run folder already holds an ``ok`` record wi
 overrides is skipped, and an unfinished one resumes from its last checkpoint.
 
 Methods plug in through configs only: ``model.net`` builds the method and ``model.task`` the
-LightningModule that trains it. Both receive, among ``specs``, ``num_classes``, ``class_names``
-and ``datamodule``, whichever their constructor accepts, so no config repeats a dimension.
+LightningModule that trains it. Both receive, among ``specs``, ``num_classes``, ``class_names``,
+``datamodule`` and ``target_type``, whichever their constructor accepts, so no config repeats a dimension.
 """
 
 from __future__ import annotations
@@ -28,14 +28,18 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mmml.checkpoint import AtomicLastCheckpoint
+from mmml.data.labels import check_fraction
 from mmml.data.roots import MissingDataError
+from mmml.data.targets import check_supported
+from mmml.model_config import check_requires, row_keys
 from mmml.results import RECORD, cpu_name, git_revision, package_versions, read_record, setting_of, write_record
+from mmml.tasks.base import MMMLTask
 
 log = logging.getLogger("mmml.run")
-INJECTABLE = ("specs", "num_classes", "class_names", "datamodule")
+INJECTABLE = ("specs", "num_classes", "class_names", "datamodule", "target_type")
 
 
 def build(node: DictConfig, datamodule: Any, **extra: Any) -> Any:
@@ -50,7 +54,8 @@ def build(node: DictConfig, datamodule: Any, **extra: Any) -> Any:
             from err
     params = inspect.signature(cls).parameters
     values = {"specs": lambda: datamodule.specs, "num_classes": lambda: datamodule.num_classes,
-              "class_names": lambda: datamodule.class_names, "datamodule": lambda: datamodule}
+              "class_names": lambda: datamodule.class_names, "datamodule": lambda: datamodule,
+              "target_type": lambda: getattr(datamodule, "target_type", "classification")}
     kwargs = {k: values[k]() for k in INJECTABLE if k in params and k not in node}
     kwargs.update(extra)
     # objects go through the partial, not through instantiate (which would turn them into configs)
@@ -59,10 +64,11 @@ def build(node: DictConfig, datamodule: Any, **extra: Any) -> Any:
 
 def check_config(cfg: DictConfig) -> None:
     """Errors that name the config key and the fix, before anything is built."""
-    for key in ("max_epochs",):
-        value = OmegaConf.select(cfg, f"trainer.{key}")
+    for key in ("trainer.max_epochs", "model.trainer.max_epochs"):
+        value = OmegaConf.select(cfg, key)
         if value is not None and int(value) <= 0:
-            raise ValueError(f"trainer.{key}={value}; use a positive number of epochs")
+            raise ValueError(f"{key}={value}; use a positive number of epochs")
+    _check_moved_task_keys(cfg)
     for key in ("batch_size", "eval_batch_size"):
         value = OmegaConf.select(cfg, f"data.{key}")
         if value is not None and int(value) <= 0:
@@ -76,11 +82,64 @@ def check_config(cfg: DictConfig) -> None:
                            "sees no CUDA GPU here; use trainer=cpu, or run on a GPU machine with a CUDA build of torch")
 
 
-def make_trainer(cfg: DictConfig, run_dir: Path) -> pl.Trainer:
-    """The Lightning trainer of ``cfg.trainer``, writing checkpoints (``last.ckpt``) under ``run_dir``."""
+MOVED_TASK_KEYS = {"max_epochs": "max_epochs", "clip_grad_norm": "gradient_clip_val"}
+
+
+def _check_moved_task_keys(cfg: DictConfig) -> None:
+    """A clear error for the task arguments that became trainer settings (``model.trainer``)."""
+    target = OmegaConf.select(cfg, "model.task._target_")
+    for old, new in MOVED_TASK_KEYS.items():
+        if OmegaConf.select(cfg, f"model.task.{old}") is None:
+            continue
+        try:
+            accepted = old in inspect.signature(get_class(target)).parameters
+        except Exception:  # an unknown target is reported when it is built
+            accepted = False
+        if not accepted:
+            raise ValueError(f"model.task.{old} is not an argument of {target}: a method's epoch budget and "
+                             f"gradient clipping are trainer settings; set model.trainer.{new} in the model "
+                             "config (see docs/new-method.md)")
+
+
+def trainer_config(cfg: DictConfig, task: Any = None) -> DictConfig:
+    """``cfg.trainer`` (without ``callbacks``) with the method's own ``model.trainer`` settings over it.
+
+    A model config may set trainer keys for its method, ``model.trainer: {max_epochs: 15, gradient_clip_val:
+    1.0}``, so that a sweep over several methods keeps each one's budget. ``max_epochs`` is the smaller of
+    the two: ``trainer.max_epochs`` stays the ceiling of the run, so ``trainer.max_epochs=1`` still makes every
+    method quick. Gradient clipping is left out for a task that does not train by gradient (``task``'s
+    ``training_mode``), which Lightning would refuse under manual optimisation.
+
+    Examples:
+        >>> cfg = OmegaConf.create({"trainer": {"max_epochs": 30, "accelerator": "cpu"},
+        ...                         "model": {"trainer": {"max_epochs": 15, "gradient_clip_val": 1.0}}})
+        >>> dict(trainer_config(cfg))
+        {'max_epochs': 15, 'accelerator': 'cpu', 'gradient_clip_val': 1.0}
+        >>> trainer_config(OmegaConf.merge(cfg, {"trainer": {"max_epochs": 2}})).max_epochs
+        2
+    """
+    node = OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "callbacks"])
+    own = OmegaConf.select(cfg, "model.trainer")
+    with open_dict(node):
+        for key, value in (own or {}).items():
+            if key == "callbacks":
+                raise ValueError("model.trainer sets callbacks; callbacks are the run's, set trainer.callbacks")
+            if key == "max_epochs" and value is not None and node.get("max_epochs") is not None:
+                value = min(int(value), int(node.max_epochs))
+            node[key] = value
+        mode = getattr(task, "training_mode", None)
+        if mode is not None and not mode.gradient and node.get("gradient_clip_val"):
+            log.info("%s does not train by gradient: gradient_clip_val=%s is not used", type(task.net).__name__,
+                     node.gradient_clip_val)
+            node["gradient_clip_val"] = None
+    return node
+
+
+def make_trainer(cfg: DictConfig, run_dir: Path, task: Any = None) -> pl.Trainer:
+    """The Lightning trainer of :func:`trainer_config`, writing checkpoints (``last.ckpt``) under ``run_dir``."""
     ckpt = AtomicLastCheckpoint(run_dir / "checkpoints")
     callbacks = [ckpt] + [instantiate(c) for c in cfg.trainer.get("callbacks", []) or []]
-    node = OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "callbacks"])
+    node = trainer_config(cfg, task)
     return instantiate(node, default_root_dir=str(run_dir), callbacks=callbacks, _convert_="all")
 
 
@@ -88,6 +147,40 @@ def _choices() -> dict[str, str]:
     if HydraConfig.initialized():
         return {k: v for k, v in HydraConfig.get().runtime.choices.items() if v is not None and "hydra" not in k}
     return {}
+
+
+def _grid_keys() -> set[str]:
+    """Keys that the sweep's grid (``hydra.sweeper.grid``, the mmml sweeper) names rows by."""
+    if not HydraConfig.initialized():
+        return set()
+    grid = OmegaConf.select(HydraConfig.get(), "sweeper.grid", default=None) or []
+    return {str(k).lstrip("+~") for sub in grid for k in sub}
+
+
+def _safe(node: Any, key: str) -> Any:
+    """``node[key]``, or its unresolved text where it cannot be resolved yet (e.g. no data set chosen)."""
+    try:
+        return node.get(key)
+    except Exception:  # an interpolation the checks below will explain
+        return OmegaConf.to_container(node, resolve=False).get(key)
+
+
+def check_data(cfg: DictConfig, datamodule: Any) -> None:
+    """The model config's ``requires`` (data sets, modalities, targets) against the data set, and a scarce-label
+    run against its task."""
+    every = list(datamodule.describe()[0]) if hasattr(datamodule, "describe") else list(datamodule.specs)
+    # a data set read from a manifest (data=files) is named by it, and matched as "files" against requires.datasets
+    name = getattr(datamodule, "config_name", datamodule.name)
+    check_requires(cfg.model, name, datamodule.modalities, every, _choices().get("model"))
+    target_type = getattr(datamodule, "target_type", "classification")
+    check_supported(OmegaConf.select(cfg, "model.requires.targets"), target_type,
+                    f"model={_choices().get('model') or cfg.model.get('method')}")
+    fraction = check_fraction(getattr(datamodule, "labelled_fraction", 1.0))
+    target = OmegaConf.select(cfg, "model.task._target_")
+    if fraction < 1.0 and target and not getattr(get_class(target), "uses_label_mask", False):
+        raise ValueError(f"labelled_fraction={fraction}, but {target} trains on every label (it does not read the "
+                         "datamodule's label_present mask); use a co-learning task (e.g. model=colearning/cotrain) "
+                         "or labelled_fraction=1.0")
 
 
 def _overrides() -> list[str]:
@@ -138,11 +231,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides = _overrides()
     model = cfg.get("model") or {}
+    named_by = _grid_keys() | (row_keys(cfg) if cfg.get("model") else set())  # not settings: they name the row
     record: dict[str, Any] = {
-        "challenge": model.get("challenge"), "family": model.get("family"), "method": model.get("method"),
-        "paper": model.get("paper"), "dataset": _choices().get("data"), "config_name": _choices().get("model"),
+        "challenge": model.get("challenge"), "family": model.get("family"), "method": _safe(model, "method"),
+        "paper": _safe(model, "paper"), "dataset": _choices().get("data"), "config_name": _choices().get("model"),
         "seed": cfg.get("seed"),
-        "setting": setting_of(overrides), "overrides": overrides, "status": "running", "error": None,
+        "setting": setting_of(overrides, named_by), "overrides": overrides, "status": "running", "error": None,
         "metrics": {}, "n_params": None, "fit_seconds": None, "test_seconds": None, "peak_memory_mb": None,
         "device": None, "versions": package_versions(), "git_revision": git_revision(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -154,16 +248,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return previous
     trainer = None
     try:
-        record["config"] = OmegaConf.to_container(cfg, resolve=True)
+        record["config"] = OmegaConf.to_container(cfg, resolve=False)
         check_config(cfg)
         if cfg.get("threads"):
             torch.set_num_threads(int(cfg.threads))
         pl.seed_everything(int(cfg.seed), workers=True)
         datamodule = instantiate(cfg.data, _convert_="all")
         record["dataset"] = datamodule.name
+        check_data(cfg, datamodule)  # before anything of the model is resolved or built
+        record["config"] = OmegaConf.to_container(cfg, resolve=True)
+        record["method"], record["paper"] = model.get("method"), model.get("paper")
+        record["target_type"] = getattr(datamodule, "target_type", "classification")
         net = build(cfg.model.net, datamodule)
         task = build(cfg.model.task, datamodule, net=net)
-        trainer = make_trainer(cfg, run_dir)
+        if not isinstance(task, MMMLTask):  # its constructor checked the method's training contract
+            raise TypeError(f"model.task builds {type(task).__name__}, which is not an mmml.tasks.MMMLTask; "
+                            "derive the task from MMMLTask (see docs/new-method.md)")
+        trainer = make_trainer(cfg, run_dir, task)
         last = run_dir / "checkpoints" / "last.ckpt"
         ckpt_path = str(last) if cfg.get("resume") and last.exists() else None
         start = time.perf_counter()

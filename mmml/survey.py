@@ -2,7 +2,8 @@
 
 Runs each ``experiments/experiment/*_table.yaml`` as Hydra multiruns, one per seed the table sweeps (one
 process each, so start-up costs are paid once per sweep, and a long table can use several cores), the
-longest tables first; shows progress per sweep and per job, builds each table with :mod:`mmml.tables`
+longest tables first; shows progress per sweep and per job (read from the jobs' ``result.json`` records,
+:mod:`mmml.results`), builds each table with :mod:`mmml.tables`
 as soon as its sweeps are done, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
 family -> method -> paper -> config -> headline metric), then the tables with their plots, each
 headed by the exact command that reproduces it. A failed job is reported, not fatal.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 import re
 import shlex
@@ -29,8 +29,9 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from mmml.io import atomic_write
-from mmml.results import find_records
+from mmml.results import RECORD, find_records, read_record
 from mmml.runner import available
+from mmml.sweeps import expand
 from mmml.tables import aggregate, build_table, headline_metric, metric_columns, short_metric
 
 log = logging.getLogger("mmml.survey")
@@ -38,7 +39,8 @@ CHALLENGE_ORDER = ("representation", "translation", "alignment", "fusion", "cole
 #: the order sweeps are started in, longest first (measured on CPU, docs/benchmarks.md), so that the
 #: short ones fill the cores while the long ones run
 LONGEST_FIRST = ("translation", "colearning", "fusion", "representation", "alignment")
-JOB_DONE = re.compile(r"mmml\.run\]\[(INFO|ERROR)\] - .+ seed \S+: (ok|failed|skipped)")
+DONE = ("ok", "failed", "skipped")
+POLL_SECONDS = 0.5
 
 
 def table_experiments(only: Sequence[str] | None = None) -> list[str]:
@@ -59,11 +61,20 @@ def _configs() -> Path:
     return Path(find_spec("mmml.experiments").origin).parent
 
 
-def sweep_params(experiment: str) -> dict[str, str]:
-    """The ``hydra.sweeper.params`` of a table experiment."""
+def _sweeper(experiment: str) -> dict:
     path = _configs() / "experiment" / f"{experiment}.yaml"
-    return {k: str(v) for k, v in (OmegaConf.select(OmegaConf.load(path), "hydra.sweeper.params", default={})
-                                   or {}).items()}
+    node = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper", default=None)
+    return OmegaConf.to_container(node) if node is not None else {}
+
+
+def sweep_params(experiment: str) -> dict[str, str]:
+    """The ``hydra.sweeper.params`` of a table experiment (swept for every row)."""
+    return {k: str(v) for k, v in (_sweeper(experiment).get("params") or {}).items()}
+
+
+def sweep_grid(experiment: str) -> list[dict[str, str]]:
+    """The ``hydra.sweeper.grid`` of a table experiment: its rows, as sub-grids (:mod:`mmml.sweeps`)."""
+    return [{k: str(v) for k, v in sub.items()} for sub in _sweeper(experiment).get("grid") or []]
 
 
 def is_embedded(data: str) -> bool:
@@ -83,14 +94,21 @@ def data_override(experiment: str, choice: str) -> list[str]:
 
 
 def count_jobs(experiment: str, overrides: Sequence[str]) -> int:
-    """Jobs in a table's sweep: the product of its sweeper params, command-line sweeps taking precedence."""
-    params = dict(sweep_params(experiment))
-    for o in overrides:
-        key, _, value = o.partition("=")
-        if key and not key.startswith(("hydra", "+hydra")):
-            params[key.lstrip("+")] = value
-    sizes = [len(str(v).split(",")) for v in params.values()]
-    return max(1, math.prod(sizes))
+    """Jobs in a table's sweep, as its sweeper expands them (:func:`mmml.sweeps.expand`: the common params x
+    the grid's rows, command-line overrides applied)."""
+    task = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    return max(1, len(expand(sweep_params(experiment), sweep_grid(experiment), task)))
+
+
+def sweep_progress(sweep_dir: Path) -> tuple[int, int]:
+    """(jobs finished, of which failed) under ``sweep_dir``, counted from their ``result.json`` records."""
+    done = failed = 0
+    for path in sweep_dir.rglob(RECORD):
+        rec = read_record(path)
+        if rec is not None and rec.get("status") in DONE:
+            done += 1
+            failed += rec["status"] == "failed"
+    return done, failed
 
 
 def table_command(experiment: str, sweep_dir: Path, overrides: Sequence[str]) -> list[str]:
@@ -120,16 +138,15 @@ def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], positi
     desc = " ".join([experiment, *(o for o in overrides if o.startswith("seed="))])
     with open(logfile, "w") as logf, tqdm(total=total, desc=desc, unit="job", position=position,
                                           leave=True, file=sys.stderr) as bar:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        failed = 0
-        for line in proc.stdout:  # type: ignore[union-attr]
-            logf.write(line)
-            m = JOB_DONE.search(line)
-            if m:
-                failed += m.group(2) == "failed"
-                bar.update(1)
-                bar.set_postfix(failed=failed)
-        code = proc.wait()
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, text=True)
+        while True:
+            code = proc.poll()
+            done, failed = sweep_progress(sweep_dir)
+            bar.update(done - bar.n)
+            bar.set_postfix(failed=failed)
+            if code is not None:
+                break
+            time.sleep(POLL_SECONDS)
     return code, time.perf_counter() - start
 
 

@@ -2,7 +2,7 @@
 
 Rows are grouped challenge -> family -> method -> dataset (-> any other swept setting), each
 metric as mean ± std over seeds, plus parameters and fit time; a failed run shows as a failed row.
-A challenge package may add ``<challenge>/report.py`` with ``plots(records, out_dir)`` and
+A challenge registers a report module in :mod:`mmml.reports` with ``plots(records, out_dir)`` and
 ``notes(records)``, called here for that challenge's records, and ``HEADLINE`` (one metric name, or a
 dict family -> metric name): the metric the survey's overview shows for that challenge's methods.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import io
 import logging
 import math
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from mmml.io import atomic_write
+from mmml.reports import report_module
 from mmml.results import find_records
 
 log = logging.getLogger(__name__)
@@ -192,12 +192,10 @@ def plot(rows: Sequence[Row], column: str | None, path: Path, title: str = "") -
 
 
 def headline_metric(challenge: str, family: str, available: Sequence[str]) -> str | None:
-    """The metric that ``<challenge>.report.HEADLINE`` names for ``family``, if ``available`` has it;
-    otherwise the first of ``available`` (``None`` if empty)."""
-    try:
-        named = getattr(importlib.import_module(f"mmml.{challenge}.report"), "HEADLINE", None)
-    except ModuleNotFoundError:
-        named = None
+    """The metric that the challenge's report (:mod:`mmml.reports`) names in ``HEADLINE`` for ``family``, if
+    ``available`` has it; otherwise the first of ``available`` (``None`` if empty)."""
+    module = report_module(challenge)
+    named = getattr(module, "HEADLINE", None) if module is not None else None
     if isinstance(named, dict):
         named = named.get(family)
     if named in available:
@@ -206,12 +204,11 @@ def headline_metric(challenge: str, family: str, available: Sequence[str]) -> st
 
 
 def challenge_extras(records: Sequence[dict[str, Any]], out: Path) -> tuple[list[Path], list[str]]:
-    """Plots and notes from each challenge's optional ``report`` module."""
+    """Plots and notes from each challenge's registered report module (:mod:`mmml.reports`)."""
     plots, notes = [], []
     for challenge in sorted({r.get("challenge") for r in records if r.get("challenge")}):
-        try:
-            module = importlib.import_module(f"mmml.{challenge}.report")
-        except ModuleNotFoundError:
+        module = report_module(challenge)
+        if module is None:
             continue
         mine = [r for r in records if r.get("challenge") == challenge]
         try:

@@ -8,16 +8,17 @@ Every method is a plain ``torch.nn.Module`` with one API, usable without Hydra o
   joint: the joint representation inferred from it);
 - ``net.fuse(batch) -> (B, d')``: one representation from every present modality (coordinated:
   the concatenation, a missing modality stood in for by the mean of the others);
-- training: ``net.loss(batch)`` (gradient descent), or ``net.fit(train_batch)`` once (``CCAEmbedding``,
-  ``MultimodalDBN``); ``DeepCCA.finalize(train_batch)`` after training.
+- training (:mod:`mmml.tasks.contract`): ``net.loss(batch)`` (gradient descent), or ``net.fit(train_split)``
+  once (``CCAEmbedding``, ``MultimodalDBN``); ``DeepCCA.finalize(train_split)`` after training.
 
 Joint (:mod:`mmml.representation.joint`, :mod:`mmml.representation.dbn`): :class:`ConcatJoint`,
 :class:`MultimodalAutoencoder` (Ngiam et al. 2011), :class:`MultimodalDBN` (Srivastava &
 Salakhutdinov 2012), :class:`ProductOfExpertsVAE` (Wu & Goodman 2018).
 Coordinated (:mod:`mmml.representation.coordinated`): :class:`CCAEmbedding`, :class:`DeepCCA` (Andrew et
 al. 2013), :class:`ContrastiveEmbedding` (CLIP), :class:`RankingEmbedding` (Kiros et al. 2014, VSE++).
-Pieces for reuse: :class:`CCA` (closed-form estimator), :func:`dcca_correlation`, :func:`info_nce`,
-:func:`ranking_loss`, :func:`retrieval_metrics`, :func:`linear_probe`, :func:`arithmetic_accuracy`.
+Pieces for reuse: :func:`ranking_loss`, :func:`linear_probe`, :func:`arithmetic_accuracy`; re-exported from
+the core, where they live once: :class:`CCA` (closed-form estimator), :func:`dcca_correlation`,
+:func:`info_nce` (:mod:`mmml.coordinated`), :func:`retrieval_metrics` (:mod:`mmml.metrics.retrieval`).
 :class:`RepresentationTask` trains any of them and evaluates it (see :mod:`mmml.representation.task`).
 
 Example (co-learning/translation reuse a coordinated space)::
@@ -29,25 +30,21 @@ Example (co-learning/translation reuse a coordinated space)::
 """
 
 from mmml.representation.base import CoordinatedModel, JointModel, ModalityEncoders, drop_modality
-from mmml.representation.cca import CCA, dcca_correlation, whitened_cross_covariance
 from mmml.representation.coordinated import (
     CanonicalProjection,
     CCAEmbedding,
     ContrastiveEmbedding,
     DeepCCA,
     RankingEmbedding,
-    info_nce,
     ranking_loss,
 )
 from mmml.representation.dbn import RBM, MultimodalDBN
-from mmml.representation.evaluation import (
-    arithmetic_accuracy,
-    first_relevant_rank,
-    linear_probe,
-    retrieval_metrics,
-)
+from mmml.representation.evaluation import arithmetic_accuracy, linear_probe
 from mmml.representation.joint import ConcatJoint, MultimodalAutoencoder, ProductOfExpertsVAE, product_of_experts
 from mmml.representation.task import RepresentationTask
+
+from mmml.coordinated import CCA, dcca_correlation, info_nce, whitened_cross_covariance
+from mmml.metrics.retrieval import first_relevant_rank, retrieval_metrics
 
 __all__ = [
     "CCA", "RBM", "CCAEmbedding", "CanonicalProjection", "ConcatJoint", "ContrastiveEmbedding",

@@ -8,8 +8,9 @@ A representation method is a plain ``nn.Module`` with
 - ``embed(batch) -> {modality: (B, d)}``: the representation of each modality present in the batch,
   from that modality alone (for a joint model, the joint representation inferred from it);
 - ``fuse(batch) -> (B, d')``: one representation from every modality present (missing ones inferred);
-- and either ``loss(batch) -> scalar`` (trained by gradient descent) or ``fit(batch) -> self``
-  (trained in one call on the whole train split: closed-form CCA, contrastive divergence).
+- and either ``loss(batch) -> scalar`` (trained by gradient descent) or ``fit(train_split) -> self``
+  (trained in one call on the whole train split: closed-form CCA, contrastive divergence), the
+  training contract of :mod:`mmml.tasks.contract`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from mmml.data.contract import SUFFIXES, batch_size, is_present, require
-from mmml.data.spec import KINDS, ModalitySpec
-from mmml.encoders import build_encoder, encode
+from mmml.data.spec import ModalitySpec
+from mmml.encoders import EncoderBank
 
 FAMILIES = ("joint", "coordinated")
 
@@ -66,11 +67,11 @@ def present(batch: Mapping[str, Tensor], modalities: list[str]) -> list[str]:
 
 
 class ModalityEncoders(nn.Module):
-    """One encoder per modality (``mmml.encoders.build_encoder``), each to ``dim`` features.
+    """One encoder per modality (a :class:`mmml.encoders.EncoderBank`), each to ``dim`` features.
 
     Args:
         specs: modality specs. dim: output size. modalities: which (default all).
-        encoders: optional encoder options keyed by modality name or by kind (the name wins), e.g.
+        encoder: optional encoder options keyed by modality name or by kind (the name wins), e.g.
             ``{"audio": {"kind": "gru"}}`` or ``{"sequence": {"channels": 16}}`` (keyword arguments
             of :func:`mmml.encoders.build_encoder`); a kind key applies to every modality of that kind.
         hidden: if given, each encoder outputs ``hidden`` (ReLU) features followed by a linear
@@ -78,24 +79,16 @@ class ModalityEncoders(nn.Module):
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], dim: int, modalities: list[str],
-                 encoders: Mapping[str, Mapping] | None = None, hidden: int | None = None) -> None:
+                 encoder: Mapping[str, Mapping] | None = None, hidden: int | None = None) -> None:
         super().__init__()
-        options = dict(encoders or {})
-        unknown = [k for k in options if k not in modalities and k not in KINDS]
-        if unknown:
-            raise ValueError(f"model.net.encoders has keys {unknown}, which are neither modalities {modalities} "
-                             f"nor kinds {list(KINDS)}; key the options by one of those")
         self.modalities = list(modalities)
-        self.encoders = nn.ModuleDict()
-        for m in self.modalities:
-            kw = dict(options.get(m, options.get(specs[m].kind)) or {})
-            self.encoders[m] = build_encoder(specs[m], hidden or dim, kw.pop("kind", None), **kw)
+        self.encoders = EncoderBank(specs, hidden or dim, self.modalities, encoder)
         self.projections = (nn.ModuleDict({m: nn.Linear(hidden, dim) for m in self.modalities})
                             if hidden else None)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """``{modality: (B, dim)}`` for every modality present in the batch."""
-        out = {m: encode(self.encoders[m], batch, m) for m in present(batch, self.modalities)}
+        out = {m: self.encoders.encode(batch, m) for m in present(batch, self.modalities)}
         if self.projections is not None:
             out = {m: self.projections[m](h) for m, h in out.items()}
         return out

@@ -3,8 +3,8 @@
 - :class:`CCAEmbedding`: linear CCA in closed form (Hotelling 1936) on vector views of two modalities.
 - :class:`DeepCCA`: encoders trained to maximise the total canonical correlation of their outputs
   (Andrew et al. 2013), then a linear CCA of those outputs gives the coordinated space.
-- :class:`ContrastiveEmbedding`: symmetric InfoNCE with a learned temperature (CLIP, Radford et al.
-  2021), summed over every pair of modalities.
+- :class:`ContrastiveEmbedding`: symmetric InfoNCE (:func:`mmml.coordinated.info_nce`) with a learned
+  temperature (CLIP, Radford et al. 2021), summed over every pair of modalities.
 - :class:`RankingEmbedding`: max-margin ranking of matching over mismatching pairs (visual-semantic
   embedding, Kiros et al. 2014), optionally with the hardest negative only (VSE++, Faghri et al. 2018).
 
@@ -21,24 +21,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmml.representation.base import CoordinatedModel, ModalityEncoders, choose_modalities, choose_pair, present
-from mmml.representation.cca import CCA, dcca_correlation
 from mmml.representation.views import vector_view, view_dim
 from torch import Tensor, nn
 
+from mmml.coordinated import CCA, dcca_correlation, info_nce
 from mmml.data.spec import ModalitySpec
-
-
-def info_nce(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Tensor:
-    """Symmetric InfoNCE of paired rows (CLIP): mean of the cross-entropies a->b and b->a.
-
-    ``logits = exp(logit_scale) * a @ b.T`` for L2-normalised ``a``, ``b`` ``(B, d)``; row ``i`` of
-    ``a`` should match row ``i`` of ``b``. Radford et al., "Learning Transferable Visual Models From
-    Natural Language Supervision", ICML 2021 (its Fig. 3 pseudocode).
-    """
-    scale = math.exp(logit_scale) if isinstance(logit_scale, float) else logit_scale.exp()
-    logits = scale * a @ b.T
-    target = torch.arange(a.shape[0], device=a.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
 def ranking_loss(a: Tensor, b: Tensor, margin: float = 0.2, hardest: bool = False) -> Tensor:
@@ -125,9 +112,9 @@ class CCAEmbedding(CoordinatedModel):
                              "lower it")
         self.projection = CanonicalProjection(dims, dim, reg)
 
-    def fit(self, batch: Mapping[str, Tensor]) -> CCAEmbedding:
-        """Fit the canonical projection on a batch holding the whole train split."""
-        x, y = (vector_view(batch, self.specs[m], self.sequence) for m in self.modalities)
+    def fit(self, train_split: Mapping[str, Tensor]) -> CCAEmbedding:
+        """Fit the canonical projection on the whole train split (the training contract's ``fit``)."""
+        x, y = (vector_view(train_split, self.specs[m], self.sequence) for m in self.modalities)
         self.projection.fit(x, y)
         return self
 
@@ -142,25 +129,25 @@ class DeepCCA(CoordinatedModel):
 
     Each modality's encoder ends in a linear layer of ``dim`` outputs; the loss is minus the sum of
     the top ``n_components`` canonical correlations of the two outputs over the mini-batch
-    (:func:`mmml.representation.cca.dcca_correlation`, Cholesky whitening with ridge ``reg``: finite for
+    (:func:`mmml.coordinated.dcca_correlation`, Cholesky whitening with ridge ``reg``: finite for
     any batch of two or more examples, even smaller than ``dim``). After training, a linear CCA of the
     train split's outputs (``finalize``) gives the coordinated space, as in the paper.
 
     Args:
         specs: modality specs. modalities: the two (default the first two). dim: output size.
         hidden: encoder width. n_components: correlations in the objective (``None``: all ``dim``).
-        reg: covariance ridge. encoders: per-modality encoder options.
+        reg: covariance ridge. encoder: encoder options by modality or kind (:class:`mmml.encoders.EncoderBank`).
 
     Shapes: ``embed(batch) -> {m: (B, dim)}``; ``loss(batch) -> ()``.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 10,
                  hidden: int = 64, n_components: int | None = None, reg: float = 1e-3,
-                 encoders: Mapping[str, Mapping] | None = None) -> None:
+                 encoder: Mapping[str, Mapping] | None = None) -> None:
         super().__init__()
         chosen = choose_pair(specs, modalities, "DeepCCA")
         self.modalities, self.n_components, self.reg = chosen, n_components, reg
-        self.front = ModalityEncoders(specs, dim, chosen, encoders, hidden=hidden)
+        self.front = ModalityEncoders(specs, dim, chosen, encoder, hidden=hidden)
         self.projection = CanonicalProjection((dim, dim), dim, reg)
 
     def loss(self, batch: Mapping[str, Tensor]) -> Tensor:
@@ -168,10 +155,10 @@ class DeepCCA(CoordinatedModel):
         a, b = (h[m] for m in self.modalities)
         return -dcca_correlation(a, b, self.n_components, self.reg)
 
-    def finalize(self, batch: Mapping[str, Tensor]) -> None:
+    def finalize(self, train_split: Mapping[str, Tensor]) -> None:
         """Fit the linear CCA of the outputs on the whole train split (after training)."""
         with torch.no_grad():
-            h = self.front(batch)
+            h = self.front(train_split)
         self.projection.fit(*(h[m] for m in self.modalities))
 
     def embed(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -183,10 +170,10 @@ class _PairwiseEmbedding(CoordinatedModel):
     """Encoders into one normalised space, trained by a loss over every pair of modalities."""
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None, dim: int, hidden: int,
-                 encoders: Mapping[str, Mapping] | None) -> None:
+                 encoder: Mapping[str, Mapping] | None) -> None:
         super().__init__()
         self.modalities = choose_modalities(specs, modalities)
-        self.front = ModalityEncoders(specs, dim, self.modalities, encoders, hidden=hidden)
+        self.front = ModalityEncoders(specs, dim, self.modalities, encoder, hidden=hidden)
 
     def embed(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         return {m: F.normalize(h, dim=-1) for m, h in self.front(batch).items()}
@@ -222,15 +209,15 @@ class ContrastiveEmbedding(_PairwiseEmbedding):
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 32,
                  hidden: int = 64, temperature: float = 0.07, learn_temperature: bool = True,
-                 encoders: Mapping[str, Mapping] | None = None) -> None:
-        super().__init__(specs, modalities, dim, hidden, encoders)
+                 encoder: Mapping[str, Mapping] | None = None) -> None:
+        super().__init__(specs, modalities, dim, hidden, encoder)
         if temperature <= 0:
             raise ValueError(f"model.net.temperature={temperature}; use a positive temperature (CLIP: 0.07)")
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / temperature)),
                                         requires_grad=learn_temperature)
 
     def pair_loss(self, a: Tensor, b: Tensor) -> Tensor:
-        return info_nce(a, b, self.logit_scale.clamp(max=math.log(100.0)))
+        return info_nce(a, b, logit_scale=self.logit_scale.clamp(max=math.log(100.0)), normalize=False)
 
 
 class RankingEmbedding(_PairwiseEmbedding):
@@ -249,8 +236,8 @@ class RankingEmbedding(_PairwiseEmbedding):
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 32,
                  hidden: int = 64, margin: float = 0.2, hardest: bool = False,
-                 encoders: Mapping[str, Mapping] | None = None) -> None:
-        super().__init__(specs, modalities, dim, hidden, encoders)
+                 encoder: Mapping[str, Mapping] | None = None) -> None:
+        super().__init__(specs, modalities, dim, hidden, encoder)
         self.margin, self.hardest = float(margin), bool(hardest)
 
     def pair_loss(self, a: Tensor, b: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ joint RBM sits on the concatenated top layers. A missing modality is inferred in
 alternating updates of the joint layer and the missing pathway's top layer with the observed one
 clamped: mean field (probabilities) or Gibbs sampling, averaging the conditional means over the
 second half of the chain (Srivastava & Salakhutdinov, Sec. 4.2).
-Training is not by gradient descent on a loss, so the model has ``fit(batch)`` and no ``loss``.
+Training is not by gradient descent on a loss, so the model has ``fit(train_split)`` and no ``loss``.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class MultimodalDBN(JointModel):
             of sequences (see :mod:`mmml.representation.views`). inference: ``"mean_field"`` or ``"gibbs"``
             for a missing modality; steps: its number of alternating updates.
 
-    Shapes: ``fuse(batch) -> (B, joint)`` joint-layer probabilities. ``fit(batch) -> self``.
+    Shapes: ``fuse(batch) -> (B, joint)`` joint-layer probabilities. ``fit(train_split) -> self``.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None,
@@ -157,17 +157,17 @@ class MultimodalDBN(JointModel):
         return v
 
     @torch.no_grad()
-    def fit(self, batch: Mapping[str, Tensor]) -> MultimodalDBN:
-        """Greedy layer-wise CD training on a batch holding the whole train split."""
+    def fit(self, train_split: Mapping[str, Tensor]) -> MultimodalDBN:
+        """Greedy layer-wise CD training on the whole train split (the training contract's ``fit``)."""
         device = self.joint.weight.device
         g = torch.Generator(device=device).manual_seed(int(torch.randint(2**31 - 1, (1,))))
         tops = []
         for m in self.modalities:
-            v = vector_view(batch, self.specs[m], self.sequence).to(device)
+            v = vector_view(train_split, self.specs[m], self.sequence).to(device)
             if self.specs[m].kind != "tokens":
                 getattr(self, f"mean_{m}").copy_(v.mean(0))
                 getattr(self, f"std_{m}").copy_(v.std(0).clamp_min(1e-6))
-                v = self._input(batch, m).to(device)
+                v = self._input(train_split, m).to(device)
             for rbm in self.pathways[m]:
                 lr = self.lr / 10 if rbm.visible == "gaussian" else self.lr
                 rbm.fit(v, lr=lr, generator=g, **self.train_options)

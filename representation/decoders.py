@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import torch
+import torch  # noqa: F401 - the docstring examples use it
 import torch.nn.functional as F
 from mmml.representation.views import SEQUENCE_VIEWS, vector_view, view_dim
 from torch import Tensor, nn
 
+from mmml.data.sequences import valid_mask
 from mmml.data.spec import ModalitySpec
 from mmml.encoders import mlp
 
@@ -63,7 +64,7 @@ class ModalityDecoder(nn.Module):
             return ((pred - vector_view(batch, self.spec, "stats")) ** 2).mean(1)
         err = (pred - target.float()) ** 2
         if kind == "sequence" and lengths is not None:
-            mask = (torch.arange(err.shape[1], device=err.device)[None, :] < lengths[:, None]).to(err.dtype)
+            mask = valid_mask(lengths.to(err.device), err.shape[1]).to(err.dtype)
             return (err.sum(-1) * mask).sum(1) / (mask.sum(1) * err.shape[-1]).clamp_min(1.0)
         return err.flatten(1).mean(1)
 

@@ -1,8 +1,7 @@
 """How a representation is judged (Baltrusaitis et al. 2017, Sec. 3): probing, retrieval, arithmetic.
 
 - :func:`linear_probe`: accuracy of a logistic regression (scikit-learn) trained on frozen features.
-- :func:`retrieval_metrics`: cross-modal retrieval, R@K (a relevant item among the top K) and the
-  median rank of the first relevant item, by cosine similarity (as Kiros et al. 2014, Faghri et al. 2018).
+- retrieval: :func:`mmml.metrics.retrieval.retrieval_metrics` (R@K and median rank, shared by every challenge).
 - :func:`arithmetic_accuracy`: multimodal embedding arithmetic (Kiros et al. 2014, Sec. 4.3):
   ``x(a) - y(a) + y(b)``, how often its nearest ``x`` has the class of ``b``.
 """
@@ -16,8 +15,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
-
-MATCHES = ("class", "instance")
 
 
 def linear_probe(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, C: float = 1.0,
@@ -38,50 +35,6 @@ def probe_accuracy(probe: object, x: Tensor, y: Tensor) -> float:
 
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().cpu().double().numpy() if t.is_floating_point() else t.detach().cpu().numpy()
-
-
-def first_relevant_rank(query: Tensor, gallery: Tensor, query_labels: Tensor | None = None,
-                        gallery_labels: Tensor | None = None, match: str = "class") -> Tensor:
-    """1-based rank, by cosine similarity, of the first relevant gallery item for each query, ``(Q,)``.
-
-    ``match="class"``: relevant = same label (modalities paired by label, as avdigits); ``"instance"``:
-    relevant = the gallery item with the query's index (paired data). Ties rank the query pessimistically.
-    """
-    if match not in MATCHES:
-        raise ValueError(f"match={match!r}; choose one of {list(MATCHES)}")
-    if query.shape[1] != gallery.shape[1]:
-        raise ValueError(f"query features have size {query.shape[1]} and gallery features "
-                         f"{gallery.shape[1]}; retrieval needs one space for both")
-    sim = F.normalize(query.double(), dim=1) @ F.normalize(gallery.double(), dim=1).T  # (Q, G)
-    if match == "class":
-        if query_labels is None or gallery_labels is None:
-            raise ValueError("match='class' needs query_labels and gallery_labels")
-        relevant = query_labels[:, None] == gallery_labels[None, :]
-    else:
-        if query.shape[0] != gallery.shape[0]:
-            raise ValueError("match='instance' needs as many queries as gallery items "
-                             "(row i pairs with row i)")
-        relevant = torch.eye(query.shape[0], dtype=torch.bool, device=query.device)
-    if not relevant.any(1).all():
-        raise ValueError("some queries have no relevant gallery item; check the labels of both sides")
-    best = sim.masked_fill(~relevant, float("-inf")).amax(1)  # the best relevant score per query
-    return 1 + (sim.masked_fill(relevant, float("-inf")) >= best[:, None]).sum(1)
-
-
-def retrieval_metrics(query: Tensor, gallery: Tensor, query_labels: Tensor | None = None,
-                      gallery_labels: Tensor | None = None, match: str = "class",
-                      ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """``{"r1", "r5", "r10", "medr"}``: recall at K and median rank of the first relevant item.
-
-    Examples:
-        >>> q = torch.eye(3); g = torch.eye(3)
-        >>> retrieval_metrics(q, g, match="instance")["r1"]
-        1.0
-    """
-    ranks = first_relevant_rank(query, gallery, query_labels, gallery_labels, match).double()
-    out = {f"r{k}": float((ranks <= k).double().mean()) for k in ks}
-    out["medr"] = float(ranks.quantile(0.5))
-    return out
 
 
 def arithmetic_accuracy(x: Tensor, y: Tensor, labels: Tensor, seed: int = 0) -> float:

@@ -24,7 +24,9 @@ from torch import Tensor, nn
 
 from mmml.data.contract import batch_size, present_mask
 from mmml.data.spec import ModalitySpec
+from mmml.data.targets import check_target
 from mmml.encoders import mlp
+from mmml.tasks.targets import target_loss
 
 
 def keep_mask(batch: Mapping[str, Tensor], modalities: list[str], drop_to_one: float = 0.0,
@@ -58,7 +60,10 @@ class ConcatJoint(JointModel):
     Args:
         specs: modality specs. num_classes: classes (injected). modalities: default all served.
         dim: representation size. hidden: encoder width. modality_dropout: probability that a
-            training example keeps one modality only. encoders: per-modality encoder options.
+            training example keeps one modality only. encoder: encoder options
+            by modality or kind (:class:`mmml.encoders.EncoderBank`). target_type: the data set's
+            (injected); a regression or multi-label target trains with that target's loss
+            (:func:`mmml.tasks.targets.target_loss`).
 
     Shapes: ``fuse(batch) -> (B, dim)``; ``loss(batch) -> ()`` cross-entropy of the labels.
 
@@ -72,11 +77,12 @@ class ConcatJoint(JointModel):
     def __init__(self, specs: Mapping[str, ModalitySpec], num_classes: int,
                  modalities: list[str] | None = None, dim: int = 32, hidden: int = 64,
                  modality_dropout: float = 0.0,
-                 encoders: Mapping[str, Mapping] | None = None) -> None:
+                 encoder: Mapping[str, Mapping] | None = None, target_type: str = "classification") -> None:
         super().__init__()
         self.modalities = choose_modalities(specs, modalities)
         self.hidden, self.modality_dropout = hidden, modality_dropout
-        self.front = ModalityEncoders(specs, hidden, self.modalities, encoders)
+        self.target_type = check_target(target_type)
+        self.front = ModalityEncoders(specs, hidden, self.modalities, encoder)
         self.body = mlp([hidden * len(self.modalities), hidden, dim], last_activation=True)
         self.head = nn.Linear(dim, num_classes)
 
@@ -85,7 +91,7 @@ class ConcatJoint(JointModel):
         return self.body(_masked_concat(self.front(batch), self.modalities, mask, self.hidden))
 
     def loss(self, batch: Mapping[str, Tensor]) -> Tensor:
-        return F.cross_entropy(self.head(self.fuse(batch)), batch["label"])
+        return target_loss(self.target_type, self.head(self.fuse(batch)), batch["label"])
 
 
 class MultimodalAutoencoder(JointModel):
@@ -98,7 +104,8 @@ class MultimodalAutoencoder(JointModel):
 
     Args:
         specs: modality specs. modalities: default all served. dim: shared-layer size. hidden:
-            encoder and decoder width. modality_dropout: see above. encoders: encoder options.
+            encoder and decoder width. modality_dropout: see above. encoder: encoder
+            options (:class:`mmml.encoders.EncoderBank`).
             sequence_target: what a sequence's decoder reconstructs, ``"frames"`` or ``"stats"``
             (per-feature mean and std, see :mod:`mmml.representation.decoders`).
 
@@ -107,11 +114,11 @@ class MultimodalAutoencoder(JointModel):
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 32,
                  hidden: int = 64, modality_dropout: float = 2 / 3,
-                 encoders: Mapping[str, Mapping] | None = None, sequence_target: str = "frames") -> None:
+                 encoder: Mapping[str, Mapping] | None = None, sequence_target: str = "frames") -> None:
         super().__init__()
         self.modalities = choose_modalities(specs, modalities)
         self.hidden, self.modality_dropout = hidden, modality_dropout
-        self.front = ModalityEncoders(specs, hidden, self.modalities, encoders)
+        self.front = ModalityEncoders(specs, hidden, self.modalities, encoder)
         self.shared = nn.Sequential(nn.Linear(hidden * len(self.modalities), dim), nn.ReLU())
         self.decoders = nn.ModuleDict({m: ModalityDecoder(specs[m], dim, hidden, sequence_target)
                                        for m in self.modalities})
@@ -154,19 +161,20 @@ class ProductOfExpertsVAE(JointModel):
 
     Args:
         specs: modality specs. modalities: default all served. dim: latent size. hidden: encoder
-            and decoder width. beta: KL weight. encoders: per-modality encoder options.
+            and decoder width. beta: KL weight. encoder: encoder options
+            by modality or kind (:class:`mmml.encoders.EncoderBank`).
             sequence_target: ``"frames"`` or ``"stats"``, as :class:`MultimodalAutoencoder`.
 
     Shapes: ``fuse(batch) -> (B, dim)`` posterior mean; ``loss(batch) -> ()``.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modalities: list[str] | None = None, dim: int = 16,
-                 hidden: int = 64, beta: float = 0.01, encoders: Mapping[str, Mapping] | None = None,
+                 hidden: int = 64, beta: float = 0.01, encoder: Mapping[str, Mapping] | None = None,
                  sequence_target: str = "frames") -> None:
         super().__init__()
         self.modalities = choose_modalities(specs, modalities)
         self.dim, self.beta = dim, beta
-        self.front = ModalityEncoders(specs, 2 * dim, self.modalities, encoders, hidden=hidden)
+        self.front = ModalityEncoders(specs, 2 * dim, self.modalities, encoder, hidden=hidden)
         self.decoders = nn.ModuleDict({m: ModalityDecoder(specs[m], dim, hidden, sequence_target)
                                        for m in self.modalities})
 

@@ -15,7 +15,7 @@ from mmml.representation.task import PROJECTION_FILE
 
 MARKERS = ("o", "^", "s", "D", "v", "P")
 #: the survey overview's metric: probing for joint spaces, retrieval for coordinated ones (DESIGN)
-HEADLINE = {"joint": "test/clean/probe_all", "coordinated": "test/clean/r1_image2audio"}
+HEADLINE = {"joint": "test/clean/probe_all", "coordinated": "test/clean/image2audio_R@1"}
 
 
 def _first_runs(records: list[dict[str, Any]]) -> dict[tuple[str, str], Path]:
@@ -82,7 +82,7 @@ def plots(records: list[dict[str, Any]], out_dir: str | Path) -> list[Path]:
 
 
 def family_means(records: list[dict[str, Any]], condition: str = "clean") -> dict[str, dict[str, float]]:
-    """Per family, the mean over methods, data sets and seeds of: ``retrieval_r1`` (both directions),
+    """Per family, the mean over methods, data sets and seeds of: ``R@1`` (retrieval, both directions),
     ``probe_all``, ``probe_unimodal`` (best single modality), ``missing`` and ``arith``."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     prefix = f"test/{condition}/"
@@ -91,9 +91,9 @@ def family_means(records: list[dict[str, Any]], condition: str = "clean") -> dic
             continue
         met = {k[len(prefix):]: v for k, v in (rec.get("metrics") or {}).items() if k.startswith(prefix)}
         fam = values[str(rec.get("family"))]
-        r1 = [v for k, v in met.items() if k.startswith("r1_")]
+        r1 = [v for k, v in met.items() if k.endswith("_R@1")]
         if r1:
-            fam["retrieval_r1"].append(float(np.mean(r1)))
+            fam["R@1"].append(float(np.mean(r1)))
         uni = [v for k, v in met.items() if k.startswith("probe_") and k != "probe_all"]
         if uni:
             fam["probe_unimodal"].append(max(uni))
@@ -136,7 +136,7 @@ def notes(records: list[dict[str, Any]]) -> str:
         verdict = "holds" if better == winner else "does not hold"
         lines.append(f"- {text}: {verdict} here (mean {key}: coordinated {c[key]:.3f}, joint {j[key]:.3f}).")
 
-    claim("Coordinated spaces suit cross-modal retrieval", "retrieval_r1", "coordinated")
+    claim("Coordinated spaces suit cross-modal retrieval", "R@1", "coordinated")
     claim("Joint spaces suit fused prediction (probe on all modalities)", "probe_all", "joint")
     claim("Coordinated spaces support embedding arithmetic", "arith", "coordinated")
     if "missing" in j and "missing" in c:

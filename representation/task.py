@@ -1,15 +1,17 @@
 """The representation task: train a representation for its own objective, then judge it frozen.
 
-Training: ``net.loss(batch)`` by gradient descent, or ``net.fit(train split)`` once for methods trained
-otherwise (closed-form CCA, contrastive divergence); ``net.finalize(train split)``, if defined, runs
-after training (deep CCA's linear CCA of its outputs). Test metrics, per test condition
+Training follows the contract of :mod:`mmml.tasks.contract`, run by :class:`~mmml.tasks.MMMLTask`:
+``net.loss(batch)`` by gradient descent, or ``net.fit(train_split)`` once for methods trained otherwise
+(closed-form CCA, contrastive divergence); ``net.finalize(train_split)``, if defined, runs after
+training (deep CCA's linear CCA of its outputs). Test metrics, per test condition
 (``test/<condition>/<name>``), from the frozen ``embed``/``fuse`` of :mod:`mmml.representation.base`:
 
 - ``probe_all``, ``probe_<m>``: linear-probe accuracy (logistic regression fitted on the train
   split's features) from the fused representation and from each modality alone;
 - ``missing_<m>``: accuracy of the ``probe_all`` probe when ``m`` is missing at test and inferred by
   the model from the others;
-- ``r1_<a>2<b>``, ``r5_..``, ``r10_..``, ``medr_..``: retrieval of ``b`` items from ``a`` queries;
+- ``<a>2<b>_R@1``, ``.._R@5``, ``.._R@10``, ``.._medr``: retrieval of ``b`` items from ``a`` queries
+  (:mod:`mmml.metrics.retrieval`);
 - ``arith``: embedding-arithmetic accuracy of the first two modalities (or ``arithmetic``).
 
 A 2-D PCA projection of each modality's test embeddings is saved as ``embedding_2d.npz`` in the run
@@ -25,10 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 from mmml.representation.base import drop_modality
-from mmml.representation.evaluation import arithmetic_accuracy, linear_probe, probe_accuracy, retrieval_metrics
+from mmml.representation.evaluation import arithmetic_accuracy, linear_probe, probe_accuracy
+from mmml.representation.probing import target_evaluation
 from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
+from mmml.data.targets import check_target
+from mmml.metrics.retrieval import retrieval_metrics
 from mmml.tasks.base import MMMLTask
 
 PROJECTION_FILE = "embedding_2d.npz"
@@ -38,10 +43,12 @@ class RepresentationTask(MMMLTask):
     """Train a representation method and evaluate it by probing, retrieval, missing modalities and arithmetic.
 
     Args:
-        net: a representation method (``embed``, ``fuse``, and ``loss`` or ``fit``).
+        net: a representation method (``embed``, ``fuse``, and ``loss(batch)`` or ``fit(train_split)``).
         num_classes: classes of the data set (injected). match: retrieval relevance, ``"class"``
             (pairs share a label) or ``"instance"``. probe_C: inverse regularisation of the probes.
         arithmetic: the two modalities ``[x, y]`` of the arithmetic test (default: the first two).
+        target_type: the data set's (injected); a regression or multi-label target is probed and scored
+            as that target (:func:`mmml.representation.probing.target_evaluation`).
         eval_chunk: examples per forward pass when embedding a whole split.
         save_projection: write ``embedding_2d.npz`` into the trainer's ``default_root_dir`` (the run
             folder under ``mmml-run``; the current directory for a bare ``Trainer()``).
@@ -58,61 +65,24 @@ class RepresentationTask(MMMLTask):
         torch.Size([])
     """
 
+    method_needs = ("embed", "fuse")
+    method_learns = True
+
     def __init__(self, net: nn.Module, num_classes: int, match: str = "class", probe_C: float = 1.0,
                  arithmetic: list[str] | None = None, eval_chunk: int = 1024, save_projection: bool = True,
-                 **kwargs: Any) -> None:
-        has_loss, has_fit = callable(getattr(net, "loss", None)), callable(getattr(net, "fit", None))
-        if not (has_loss or has_fit) or not callable(getattr(net, "embed", None)):
-            raise TypeError(f"{type(net).__name__} is not a representation method: it needs embed(batch), "
-                            "fuse(batch) and loss(batch) or fit(batch) (see representation/base.py)")
+                 target_type: str = "classification", **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
         self.num_classes, self.match, self.probe_C = int(num_classes), match, float(probe_C)
+        self.target_type = check_target(target_type)
         self.arithmetic = list(arithmetic) if arithmetic is not None else None
         self.eval_chunk, self.save_projection = int(eval_chunk), bool(save_projection)
-        self.closed_form = has_fit and not has_loss
-        self.automatic_optimization = not self.closed_form
-        self._train_batches: list[dict[str, Tensor]] = []
         self._train_features: dict[str, Tensor] | None = None
 
     # ---- training ------------------------------------------------------------------------------
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, None]:
-        if self.closed_form:
-            return None, None
-        return self.net.loss(batch), None
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
-        if not self.closed_form:
-            return super().training_step(batch, batch_idx)
-        if not getattr(self, "_fitted", False):
-            self._train_batches.append({k: v.detach() for k, v in batch.items()})
-        return None
-
-    def on_train_epoch_end(self) -> None:
-        if self.closed_form:
-            if not getattr(self, "_fitted", False):
-                whole = {k: torch.cat([b[k] for b in self._train_batches]) for k in self._train_batches[0]}
-                self.net.fit(whole)
-                self._train_batches, self._fitted = [], True
-            self.trainer.should_stop = True
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        if not self.closed_form:
-            super().validation_step(batch, batch_idx)
-
-    def on_train_end(self) -> None:
-        finalize = getattr(self.net, "finalize", None)
-        if callable(finalize):
-            was = self.net.training
-            self.net.eval()
-            finalize(self._split("train"))
-            self.net.train(was)
-
-    def configure_optimizers(self):
-        return None if self.closed_form else super().configure_optimizers()
+        return (self.net.loss(batch) if self.training_mode.gradient else None), None
 
     # ---- evaluation ----------------------------------------------------------------------------
-    def _split(self, name: str) -> dict[str, Tensor]:
-        return {k: v.to(self.device) for k, v in self.trainer.datamodule.split(name).items()}
 
     @torch.no_grad()
     def features(self, batch: dict[str, Tensor], missing: bool = False) -> dict[str, Tensor]:
@@ -143,12 +113,15 @@ class RepresentationTask(MMMLTask):
 
     def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
         if self._train_features is None:
-            train = self._split("train")
+            train = self.train_split()
             self._train_features = {**self.features(train), "label": train["label"].cpu()}
         with threadpool_limits(1):  # BLAS threads oversubscribe a busy CPU: 10x slower probes
             return self._evaluate(condition, self._train_features, collected)
 
     def _evaluate(self, condition: str, tr: dict[str, Tensor], te: dict[str, Tensor]) -> dict[str, float]:
+        if self.target_type != "classification":
+            mods = [m for m in self.net.modalities if f"emb_{m}" in te]
+            return target_evaluation(tr, te, mods, self.target_type, self.probe_C)
         results: dict[str, float] = {}
         results["probe_all"], probe_all = linear_probe(tr["fused"], tr["label"], te["fused"], te["label"],
                                                        self.probe_C)
@@ -161,7 +134,7 @@ class RepresentationTask(MMMLTask):
                 results[f"missing_{m}"] = probe_accuracy(probe_all, te[f"missing_{m}"], te["label"])
         for a, b in itertools.permutations(mods, 2):
             ret = retrieval_metrics(te[f"emb_{a}"], te[f"emb_{b}"], te["label"], te["label"], self.match)
-            results.update({f"{k}_{a}2{b}": v for k, v in ret.items()})
+            results.update({f"{a}2{b}_{k}": v for k, v in ret.items()})
         pair = self.arithmetic or mods[:2]
         if len(pair) == 2 and all(f"emb_{m}" in te for m in pair):
             results["arith"] = arithmetic_accuracy(te[f"emb_{pair[0]}"], te[f"emb_{pair[1]}"], te["label"])

@@ -2,18 +2,20 @@
 
 Images and vectors are flattened; tokens become flattened one-hot codes ``(L * V)``; a sequence is
 either flattened (``"flat"``, ``T * F``; padding frames are zero) or summarised by the mean and
-standard deviation of each feature over its valid frames (``"stats"``, ``2F``; the default, since a
-flattened log-mel sequence has more dimensions than a small data set has examples).
+standard deviation of each feature over its valid frames (``"stats"``, ``2F``, :func:`mmml.data.sequences.pooled_stats`,
+where an empty sequence gives zeros; the default, since a flattened log-mel sequence has more dimensions than a
+small data set has examples).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import torch
+import torch  # noqa: F401 - the docstring examples use it
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmml.data.sequences import lengths_of, pooled_stats, valid_mask
 from mmml.data.spec import ModalitySpec
 
 SEQUENCE_VIEWS = ("stats", "flat")
@@ -45,13 +47,7 @@ def vector_view(batch: Mapping[str, Tensor], spec: ModalitySpec, sequence: str =
     if spec.kind != "sequence":
         return x.flatten(1).float()
     x = x.float()
-    lengths = batch.get(f"{spec.name}_lengths")
-    if lengths is None:
-        lengths = torch.full((x.shape[0],), x.shape[1], device=x.device)
-    mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).to(x.dtype)[..., None]
+    lengths = lengths_of(batch, spec.name).to(x.device)
     if sequence == "flat":
-        return (x * mask).flatten(1)
-    count = mask.sum(1).clamp_min(1.0)
-    mean = (x * mask).sum(1) / count
-    var = (((x - mean[:, None]) ** 2) * mask).sum(1) / count
-    return torch.cat([mean, var.sqrt()], dim=1)
+        return (x * valid_mask(lengths, x.shape[1]).to(x.dtype)[..., None]).flatten(1)
+    return pooled_stats(x, lengths)

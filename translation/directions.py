@@ -32,7 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmml.data.contract import require
+from mmml.data.sequences import lengths_of, resample_batch, valid_mask
 from mmml.data.spec import ModalitySpec
+from mmml.data.text import UNK_ID
 
 
 @dataclass(frozen=True)
@@ -80,39 +82,23 @@ def check_batch(batch: dict[str, Tensor], direction: Direction, need_target: boo
     require(batch, direction.sources + ((direction.target,) if need_target else ()), allow_dropped=False)
 
 
-def lengths_of(batch: dict[str, Tensor], modality: str) -> Tensor:
-    """``<m>_lengths``, or the full padded length for every example."""
-    x = batch[modality]
-    return batch.get(f"{modality}_lengths", torch.full((x.shape[0],), x.shape[1], device=x.device))
-
-
-def resample(x: Tensor, lengths: Tensor, k: int) -> Tensor:
-    """Each sequence's valid frames linearly resampled to ``k`` frames: ``(B, T, F) -> (B, k, F)``."""
-    out = []
-    for i in range(x.shape[0]):
-        n = max(int(lengths[i]), 1)
-        seq = x[i, :n].float().T[None]  # (1, F, n)
-        out.append(F.interpolate(seq, size=k, mode="linear", align_corners=True)[0].T)
-    return torch.stack(out)
-
-
 def fixed_view(batch: dict[str, Tensor], modality: str, spec: ModalitySpec, frames: int = 16) -> Tensor:
     """A fixed-size float vector per example: one-hot tokens by position (tokens), resampled frames
-    (sequences), or the flattened tensor; shape ``(B, d)``."""
+    (sequences, :func:`mmml.data.sequences.resample_batch`), or the flattened tensor; shape ``(B, d)``."""
     x = batch[modality]
     if spec.kind == "tokens":
         return F.one_hot(x.long(), len(spec.vocab)).float().flatten(1)
     if spec.kind == "sequence":
-        return resample(x, lengths_of(batch, modality), frames).flatten(1)
+        return resample_batch(x, lengths_of(batch, modality), frames).flatten(1)
     return x.float().flatten(1)
 
 
 def mask_tokens(batch: dict[str, Tensor], modality: str, rate: float, generator: torch.Generator | None = None
                 ) -> dict[str, Tensor]:
-    """A copy of ``batch`` whose ``modality`` words are replaced by ``<unk>`` (id 1) with probability ``rate``."""
+    """A copy of ``batch`` whose ``modality`` words are replaced by ``<unk>`` (``UNK_ID``) with probability ``rate``."""
     if rate <= 0:
         return batch
     x = batch[modality]
     u = torch.rand(x.shape, generator=generator, device="cpu" if generator is not None else x.device).to(x.device)
-    valid = torch.arange(x.shape[1], device=x.device)[None] < lengths_of(batch, modality)[:, None]
-    return {**batch, modality: torch.where(valid & (u < rate), torch.ones_like(x), x)}
+    valid = valid_mask(lengths_of(batch, modality), x.shape[1])
+    return {**batch, modality: torch.where(valid & (u < rate), torch.full_like(x, UNK_ID), x)}

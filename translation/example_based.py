@@ -7,12 +7,14 @@ resampled to a fixed number of frames), standardised with the training statistic
 - :class:`UnimodalRetrieval`: the nearest training source, its target copied (Farhadi et al. 2010 style
   retrieval in the source modality).
 - :class:`CrossModalRetrieval`: the nearest training *target* to the source in a coordinated space
-  learned by CCA (scikit-learn's ``CCA`` after PCA on each side; Socher et al. 2014, Hodosh et al. 2013).
+  learned by CCA (the shared closed-form :class:`mmml.coordinated.CCA` after PCA on each side; Socher et
+  al. 2014, Hodosh et al. 2013).
 - :class:`TopKConsensus`: the K nearest sources' targets, and the one that agrees most with the other
   K-1 (smallest word edit distance for text, smallest frame distance for speech; Devlin et al. 2015).
 
-They have no trainable parameters: :meth:`fit_examples` stores the dictionary, ``translate(batch)``
-returns what the translators of :mod:`mmml.translation.model_based` return.
+They have no trainable parameters: ``fit(train_split)`` stores the dictionary (a fitted method of
+:mod:`mmml.tasks.contract`), ``translate(batch)`` returns what the translators of
+:mod:`mmml.translation.model_based` return.
 
 Examples:
     >>> import torch
@@ -22,7 +24,7 @@ Examples:
     ...          "text": ModalitySpec("text", "tokens", (2,), vocab=VOCAB_EN.tokens)}
     >>> train = {"image": torch.eye(4, 2)[None].repeat(3, 1, 1) * torch.arange(3.)[:, None, None],
     ...          "text": torch.tensor([[4, 4], [5, 5], [6, 6]]), "text_lengths": torch.tensor([2, 2, 2])}
-    >>> net = UnimodalRetrieval(specs, "captioning"); net.fit_examples(train)
+    >>> net = UnimodalRetrieval(specs, "captioning"); net.fit(train)
     >>> net.translate({"image": train["image"][1:2] + 0.1})["tokens"].tolist()
     [[5, 5]]
 """
@@ -32,12 +34,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 from mmml.translation.directions import check_batch, fixed_view, get_direction, lengths_of, target_is_text
-from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from torch import Tensor, nn
 from torchaudio.functional import edit_distance
 
+from mmml.coordinated import CCA
 from mmml.data.spec import ModalitySpec
 
 
@@ -69,20 +71,20 @@ class ExampleBasedTranslator(nn.Module):
         view = fixed_view({t: targets, f"{t}_lengths": lengths}, t, self.specs[t], self.frames)
         return view.detach().cpu().double().numpy()
 
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
+    def fit(self, train_split: dict[str, Tensor]) -> None:
         """Store the dictionary: training targets and standardised source views."""
         for attr in ("mean_", "std_"):
             if hasattr(self, attr):
                 delattr(self, attr)
-        x = self.source_view(train)
+        x = self.source_view(train_split)
         self.mean_, self.std_ = x.mean(0), x.std(0) + 1e-6
         self.sources_ = (x - self.mean_) / self.std_
         t = self.direction.target
-        self.targets, self.target_lengths = train[t].detach().cpu(), lengths_of(train, t).detach().cpu()
+        self.targets, self.target_lengths = train_split[t].detach().cpu(), lengths_of(train_split, t).detach().cpu()
 
     def _check_fitted(self) -> None:
         if self.targets is None:
-            raise RuntimeError(f"{type(self).__name__} translates from a dictionary: call fit_examples(train) first")
+            raise RuntimeError(f"{type(self).__name__} translates from a dictionary: call fit(train_split) first")
 
     def output(self, index: np.ndarray, device: torch.device) -> dict[str, Tensor]:
         """The stored targets at ``index``, as a translation."""
@@ -100,8 +102,8 @@ class ExampleBasedTranslator(nn.Module):
 class UnimodalRetrieval(ExampleBasedTranslator):
     """Nearest training source (Euclidean on standardised views); its target is the translation."""
 
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
-        super().fit_examples(train)
+    def fit(self, train_split: dict[str, Tensor]) -> None:
+        super().fit(train_split)
         self.index_ = NearestNeighbors(n_neighbors=1).fit(self.sources_)
 
     def translate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -113,30 +115,31 @@ class UnimodalRetrieval(ExampleBasedTranslator):
 class CrossModalRetrieval(ExampleBasedTranslator):
     """Nearest training target in a CCA space shared by source and target views (cosine similarity).
 
-    Args: as :class:`ExampleBasedTranslator`, plus ``components`` (CCA dimensions) and ``pca``
-    (dimensions each view is reduced to first, which regularises CCA on few examples).
+    Args: as :class:`ExampleBasedTranslator`, plus ``components`` (CCA dimensions), ``pca``
+    (dimensions each view is reduced to first, which regularises CCA on few examples) and ``reg`` (the
+    CCA ridge, relative to each view's mean variance: :mod:`mmml.coordinated`).
     """
 
     def __init__(self, specs: dict[str, ModalitySpec], direction: str = "captioning", frames: int = 16,
-                 components: int = 16, pca: int = 48) -> None:
+                 components: int = 16, pca: int = 48, reg: float = 1e-3) -> None:
         super().__init__(specs, direction, frames)
-        self.components, self.pca = int(components), int(pca)
+        self.components, self.pca, self.reg = int(components), int(pca), float(reg)
 
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
-        super().fit_examples(train)
+    def fit(self, train_split: dict[str, Tensor]) -> None:
+        super().fit(train_split)
         y = self.target_view(self.targets, self.target_lengths)
         n = len(y)
         self.pca_x_ = PCA(min(self.pca, n - 1, self.sources_.shape[1]), random_state=0).fit(self.sources_)
         self.pca_y_ = PCA(min(self.pca, n - 1, y.shape[1]), random_state=0).fit(y)
         xs, ys = self.pca_x_.transform(self.sources_), self.pca_y_.transform(y)
         k = min(self.components, xs.shape[1], ys.shape[1])
-        self.cca_ = CCA(n_components=k, max_iter=1000).fit(xs, ys)
-        _, cand = self.cca_.transform(xs, ys)
+        self.cca_ = CCA(k, reg=self.reg, relative_reg=True).fit([xs, ys])
+        _, cand = self.cca_.transform([None, ys])
         self.candidates_ = cand / (np.linalg.norm(cand, axis=1, keepdims=True) + 1e-12)
 
     def translate(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         self._check_fitted()
-        q = self.cca_.transform(self.pca_x_.transform(self.source_view(batch)))
+        q, _ = self.cca_.transform([self.pca_x_.transform(self.source_view(batch)), None])
         q = q / (np.linalg.norm(q, axis=1, keepdims=True) + 1e-12)
         return self.output((q @ self.candidates_.T).argmax(1), batch[self.direction.sources[0]].device)
 
@@ -155,8 +158,8 @@ class TopKConsensus(ExampleBasedTranslator):
             raise ValueError(f"model.net.k={k}; use a positive number of neighbours")
         self.k = int(k)
 
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
-        super().fit_examples(train)
+    def fit(self, train_split: dict[str, Tensor]) -> None:
+        super().fit(train_split)
         self.index_ = NearestNeighbors(n_neighbors=min(self.k, len(self.sources_))).fit(self.sources_)
         if not self.text_target:
             self.target_views_ = self.target_view(self.targets, self.target_lengths)

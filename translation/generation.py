@@ -26,6 +26,7 @@ from mmml.translation.directions import check_batch, get_direction, lengths_of, 
 from mmml.translation.model_based import SourceEncoder
 from torch import Tensor, nn
 
+from mmml.data.sequences import valid_mask
 from mmml.data.spec import ModalitySpec
 
 
@@ -37,7 +38,7 @@ def segment_durations(boundaries: Tensor, n_words: Tensor, lengths: Tensor) -> T
     """
     start, end = boundaries[..., 0], boundaries[..., 1]
     prev_end = torch.cat([torch.zeros_like(end[:, :1]), end[:, :-1]], 1)
-    valid = torch.arange(boundaries.shape[1], device=boundaries.device)[None] < n_words[:, None]
+    valid = valid_mask(n_words, boundaries.shape[1])
     dur = torch.stack([start - prev_end, end - start], -1).clamp_min(0) * valid[..., None]
     last = end.gather(1, (n_words - 1).clamp_min(0)[:, None])[:, 0]
     return dur, (lengths - last).clamp_min(0)
@@ -129,7 +130,7 @@ class ContinuousGenerator(nn.Module):
         states, n_words = self._words(batch)
         dur, tail = segment_durations(batch["audio_boundaries"][:, : states.shape[1]], n_words, lengths)
         pred = self.duration(states)
-        valid = (torch.arange(states.shape[1], device=states.device)[None] < n_words[:, None]).float()
+        valid = valid_mask(n_words, states.shape[1]).float()
         dur_loss = (((pred - torch.log1p(dur.float())) ** 2).sum(-1) * valid).sum() / valid.sum()
         tail_loss = ((self.tail(states.mean(1))[:, 0] - torch.log1p(tail.float())) ** 2).mean()
         cond, _ = self._conditioning(states, dur, tail, n_words)
@@ -137,7 +138,7 @@ class ContinuousGenerator(nn.Module):
         if self.autoregressive:
             prev[:, 1:] = target[:, :-1] + self.input_noise * torch.randn_like(target[:, :-1])
         out = self._stack(prev.transpose(1, 2), cond).transpose(1, 2)
-        mask = (torch.arange(target.shape[1], device=target.device)[None] < lengths[:, None]).float()[..., None]
+        mask = valid_mask(lengths, target.shape[1]).float()[..., None]
         frame_loss = ((out - target).abs() * mask).sum() / (mask.sum() * self.frames)
         return frame_loss + dur_loss + tail_loss
 
@@ -160,5 +161,5 @@ class ContinuousGenerator(nn.Module):
             frames = prev[..., 1:]
         out = cond.new_zeros(b, self.max_frames, self.frames)
         out[:, :t_max] = frames.transpose(1, 2)
-        mask = torch.arange(self.max_frames, device=out.device)[None] < lengths[:, None]
+        mask = valid_mask(lengths, self.max_frames)
         return {"frames": out * mask[..., None], "lengths": lengths}

@@ -11,7 +11,7 @@
 Both read the sources through :class:`SourceEncoder`. The common interface of translators:
 ``loss(batch) -> Tensor`` (trainable ones), ``translate(batch) -> dict`` with ``tokens`` ``(B, L)``,
 ``lengths`` and ``truncated`` for text targets or ``frames`` ``(B, T, F)`` and ``lengths`` for speech,
-and optionally ``fit_examples(train_split)``.
+and optionally ``fit(train_split)`` (the training contract of :mod:`mmml.tasks.contract`).
 
 Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from mmml.translation.directions import Direction, check_batch, get_direction, lengths_of, target_is_text
 from torch import Tensor, nn
 
+from mmml.data.sequences import resample, valid_mask
 from mmml.data.spec import ModalitySpec
-from mmml.data.text import SPECIALS
+from mmml.data.text import BOS_ID, EOS_ID, PAD_ID, SPECIALS
 
 N_SPECIAL = len(SPECIALS)  # digit d has id N_SPECIAL + d in both digit vocabularies
 END = 10  # the detectors' "no more digits" class
@@ -44,7 +45,7 @@ def digits_of(batch: dict[str, Tensor], direction: Direction) -> Tensor:
     """Ground-truth digits ``(B, D)``, -1 after the string: from the text target, else the text source."""
     key = direction.target if direction.target.startswith("text") else "text"
     ids = batch[key]
-    valid = torch.arange(ids.shape[1], device=ids.device)[None] < lengths_of(batch, key)[:, None]
+    valid = valid_mask(lengths_of(batch, key), ids.shape[1])
     return torch.where(valid, ids - N_SPECIAL, -1)
 
 
@@ -75,7 +76,7 @@ class SourceEncoder(nn.Module):
         for m in sources:
             spec = specs[m]
             if spec.kind == "tokens":
-                self.front[m] = nn.Embedding(len(spec.vocab), hidden, padding_idx=0)
+                self.front[m] = nn.Embedding(len(spec.vocab), hidden, padding_idx=PAD_ID)
                 self.stride[m] = ()
             else:
                 length = spec.max_length or 0
@@ -107,7 +108,7 @@ class SourceEncoder(nn.Module):
             out, _ = self.rnn[m](packed)
             out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])
             mems.append(self.proj(out))
-            masks.append(torch.arange(h.shape[1], device=h.device)[None] < lengths.to(h.device)[:, None])
+            masks.append(valid_mask(lengths.to(h.device), h.shape[1]))
         return mems, masks
 
     def steps(self, batch: dict[str, Tensor]) -> list[tuple[str, int, int]]:
@@ -128,7 +129,7 @@ class TemplateTranslator(nn.Module):
     sinusoidal codes of each step's position), and the slot's contexts from all sources classify it as a
     digit or "end" (cross-entropy). Rendering: target-language words, or for speech each digit's
     mean spoken template (its training renderings resampled to their median length and averaged)
-    between mean pauses (:meth:`fit_examples`).
+    between mean pauses (:meth:`fit`, before gradient training).
 
     Args:
         specs: the data set's modalities. direction: a name from :data:`mmml.translation.directions.DIRECTIONS`.
@@ -180,17 +181,18 @@ class TemplateTranslator(nn.Module):
         n = (~ended).sum(1)
         if target_is_text(self.direction, self.specs):
             width = self.specs[self.direction.target].max_length
-            tokens = torch.where(ended, 0, digits + N_SPECIAL)[:, :width]
+            tokens = torch.where(ended, PAD_ID, digits + N_SPECIAL)[:, :width]
             return {"tokens": tokens, "lengths": n.clamp_max(width), "truncated": n > width}
         return self._speak(digits, n)
 
     # ---- concatenative rendering for speech targets ------------------------------------------
-    def fit_examples(self, train: dict[str, Tensor]) -> None:
+    def fit(self, train_split: dict[str, Tensor]) -> None:
         """Average each digit's spoken renderings and the pauses of the training split (speech targets)."""
         if target_is_text(self.direction, self.specs):
             return
-        audio, bounds, lengths = train["audio"].float(), train["audio_boundaries"], train["audio_lengths"]
-        digits = digits_of(train, self.direction)
+        audio, bounds = train_split["audio"].float(), train_split["audio_boundaries"]
+        lengths = train_split["audio_lengths"]
+        digits = digits_of(train_split, self.direction)
         words: dict[int, list[Tensor]] = {d: [] for d in range(10)}
         gaps, leads, tails, pause_frames = [], [], [], []
         for i in range(audio.shape[0]):
@@ -207,7 +209,7 @@ class TemplateTranslator(nn.Module):
             if not words[d]:
                 raise ValueError(f"digit {d} is never spoken in the training split; use more data.n_sequences")
             size = int(torch.tensor([len(w) for w in words[d]]).median())
-            stack = [F.interpolate(w.T[None], size=size, mode="linear", align_corners=True)[0].T for w in words[d]]
+            stack = [resample(w, size) for w in words[d]]
             self.templates.append(torch.stack(stack).mean(0))
         frames = torch.cat([p for p in pause_frames if len(p)])
         self.pause_frame = frames.mean(0).to(self.queries.device)
@@ -216,7 +218,7 @@ class TemplateTranslator(nn.Module):
 
     def _speak(self, digits: Tensor, n: Tensor) -> dict[str, Tensor]:
         if not self.templates:
-            raise RuntimeError("TemplateTranslator renders speech from templates: call fit_examples(train) first")
+            raise RuntimeError("TemplateTranslator renders speech from templates: call fit(train_split) first")
         spec = self.specs[self.direction.target]
         lead, gap, tail = self.pauses
         frames = self.pause_frame.expand(digits.shape[0], spec.max_length, -1).clone()
@@ -260,7 +262,7 @@ class AttentionTranslator(nn.Module):
         self.beam, self.length_penalty = int(beam), float(length_penalty)
         v, n = len(self.vocab), len(self.direction.sources)
         self.encoder = SourceEncoder(specs, self.direction.sources, hidden)
-        self.embed = nn.Embedding(v, hidden, padding_idx=0)
+        self.embed = nn.Embedding(v, hidden, padding_idx=PAD_ID)
         self.init = nn.Linear(hidden, hidden)
         self.cell = nn.GRUCell((1 + n) * hidden, hidden)
         self.att_q = nn.ModuleList(nn.Linear(hidden, hidden, bias=False) for _ in range(n))
@@ -297,14 +299,14 @@ class AttentionTranslator(nn.Module):
         target, lengths = batch[self.direction.target].long(), lengths_of(batch, self.direction.target)
         b, width = target.shape
         gold = torch.cat([target, torch.zeros(b, 1, dtype=torch.long, device=target.device)], 1)
-        gold[torch.arange(b), lengths] = 3  # <eos>
-        inputs = torch.cat([torch.full((b, 1), 2, device=target.device), gold[:, :-1]], 1)  # <bos> y
+        gold[torch.arange(b), lengths] = EOS_ID
+        inputs = torch.cat([torch.full((b, 1), BOS_ID, device=target.device), gold[:, :-1]], 1)  # <bos> y
         mem, keys, mask, h, spans = self._start(batch)
         losses = []
         for t in range(width + 1):
             logp, h, _ = self._step(inputs[:, t], h, mem, keys, mask, spans)
-            losses.append(F.nll_loss(logp, gold[:, t], ignore_index=0, reduction="none"))
-        valid = (gold != 0).float()
+            losses.append(F.nll_loss(logp, gold[:, t], ignore_index=PAD_ID, reduction="none"))
+        valid = (gold != PAD_ID).float()
         return (torch.stack(losses, 1) * valid).sum() / valid.sum()
 
     @torch.no_grad()
@@ -318,30 +320,30 @@ class AttentionTranslator(nn.Module):
         mem, keys, mask, h = rep(mem), rep(keys), rep(mask), rep(h)
         score = torch.full((b, width), float("-inf"), device=mem.device)
         score[:, 0] = 0.0
-        token = torch.full((b * width,), 2, dtype=torch.long, device=mem.device)
+        token = torch.full((b * width,), BOS_ID, dtype=torch.long, device=mem.device)
         done = torch.zeros(b, width, dtype=torch.bool, device=mem.device)
         tokens = torch.zeros(b, width, 0, dtype=torch.long, device=mem.device)
         atts = torch.zeros(b, width, 0, s, device=mem.device)
         for _ in range(self.max_length + 1):
             logp, h, att = self._step(token, h, mem, keys, mask, spans)
             logp = logp.view(b, width, -1).clone()
-            logp[..., 0] = float("-inf")  # never emit padding ...
+            logp[..., PAD_ID] = float("-inf")  # never emit padding ...
             finished = logp.new_full(logp.shape[-1:], float("-inf"))
-            finished[0] = 0.0  # ... except to extend a finished hypothesis at no cost
+            finished[PAD_ID] = 0.0  # ... except to extend a finished hypothesis at no cost
             logp = torch.where(done[..., None], finished, logp)
             total = (score[..., None] + logp).view(b, -1)
             score, flat = total.topk(width, dim=1)
             parent, token = flat // logp.shape[-1], flat % logp.shape[-1]
             pick = (torch.arange(b, device=mem.device)[:, None] * width + parent).view(-1)
             h = h[pick]
-            done = done.gather(1, parent) | (token == 3)
+            done = done.gather(1, parent) | (token == EOS_ID)
             tokens = torch.cat([tokens.gather(1, parent[..., None].expand_as(tokens)), token[..., None]], -1)
             atts = torch.cat([atts[torch.arange(b)[:, None], parent], att.view(b, width, 1, s)[
                 torch.arange(b)[:, None], parent]], 2)
             token = token.view(-1)
             if done.all():
                 break
-        ended = (tokens == 3) | (tokens == 0)
+        ended = (tokens == EOS_ID) | (tokens == PAD_ID)
         length = torch.where(ended.any(-1), ended.float().argmax(-1), tokens.shape[-1])
         norm = score / length.clamp_min(1).float() ** self.length_penalty if self.length_penalty else score
         best = norm.argmax(1)
@@ -349,7 +351,7 @@ class AttentionTranslator(nn.Module):
         out_len, truncated = length[idx, best], ~done[idx, best]
         out_len = out_len.clamp_max(self.max_length)
         seq = tokens[idx, best][:, : self.max_length]
-        seq = torch.where(torch.arange(seq.shape[1], device=seq.device)[None] < out_len[:, None], seq, 0)
+        seq = torch.where(valid_mask(out_len, seq.shape[1]), seq, PAD_ID)
         return {"tokens": seq, "lengths": out_len, "truncated": truncated, "attention": atts[idx, best]}
 
     @torch.no_grad()
@@ -357,19 +359,19 @@ class AttentionTranslator(nn.Module):
         """Greedy decoding, written plainly (the reference that beam search of width 1 must equal)."""
         mem, keys, mask, h, spans = self._start(batch)
         b = mask.shape[0]
-        token = torch.full((b,), 2, dtype=torch.long, device=mem.device)
+        token = torch.full((b,), BOS_ID, dtype=torch.long, device=mem.device)
         out = torch.zeros(b, self.max_length, dtype=torch.long, device=mem.device)
         lengths = torch.full((b,), self.max_length, dtype=torch.long, device=mem.device)
         finished = torch.zeros(b, dtype=torch.bool, device=mem.device)
         for t in range(self.max_length + 1):
             logp, h, _ = self._step(token, h, mem, keys, mask, spans)
-            logp[:, 0] = float("-inf")
+            logp[:, PAD_ID] = float("-inf")
             token = logp.argmax(-1)
-            newly = (token == 3) & ~finished
+            newly = (token == EOS_ID) & ~finished
             lengths[newly] = t
-            finished |= token == 3
+            finished |= token == EOS_ID
             if t < self.max_length:
-                out[:, t] = torch.where(finished, 0, token)
+                out[:, t] = torch.where(finished, PAD_ID, token)
             if finished.all():
                 break
         return {"tokens": out, "lengths": lengths, "truncated": ~finished}

@@ -7,8 +7,14 @@ few translations per method (read from each run's ``translations.json``). ``plot
 BLEU, chrF and WER against exact match, one point per (direction, method, data set).
 
 Examples:
-    >>> from mmml.results import find_records  # doctest: +SKIP
-    >>> print(notes(find_records(["multirun/..."])))  # doctest: +SKIP
+    >>> rec = {"status": "ok", "dataset": "digit_sequences", "method": "nearest (captioning)", "seed": 0,
+    ...        "config": {"model": {"net": {"direction": "captioning"}}},
+    ...        "metrics": {"test/clean/exact": 0.5, "test/clean/wer": 0.25}}
+    >>> table = notes([rec, {**rec, "seed": 1, "metrics": {"test/clean/exact": 0.7, "test/clean/wer": 0.15}}])
+    >>> print(table.splitlines()[4])
+    | digit_sequences | captioning | nearest | 0.600 ± 0.141 | – | – | 0.200 ± 0.071 | – | – | – | – | – |
+
+    ``notes(mmml.results.find_records(["multirun/..."]))`` reads the records of a sweep.
 """
 
 from __future__ import annotations

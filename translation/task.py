@@ -3,7 +3,10 @@
 :class:`TranslationTask` is the LightningModule of the translation challenge. Trainable translators
 (``loss(batch)``) are trained by gradient descent on the loss they define (teacher-forced
 cross-entropy, detector cross-entropy, frame L1 + durations); example-based ones have no trainable
-parameters and only :meth:`fit_examples` their dictionary at the start of training. On the test
+parameters and only ``fit(train_split)`` their dictionary when training starts (the training contract
+of :mod:`mmml.tasks.contract`, run by :class:`~mmml.tasks.MMMLTask`; the template translator does both,
+fitted first). A method's epoch budget and gradient clipping are trainer settings (``model.trainer`` in
+its config). On the test
 split every translation is kept and scored as a whole (:mod:`mmml.translation.evaluation`):
 
 - text targets: ``bleu``, ``chrf``, ``wer``, ``cer``, ``exact``, ``cider``, ``truncated`` (share of outputs
@@ -13,7 +16,13 @@ split every translation is kept and scored as a whole (:mod:`mmml.translation.ev
   on the real test speech (the ceiling of recognition-based scores).
 
 Examples:
-    >>> task = TranslationTask(UnimodalRetrieval(specs, "captioning"))  # doctest: +SKIP
+    >>> from mmml.data.digit_sequences import VOCAB_EN
+    >>> from mmml.data.spec import ModalitySpec
+    >>> from mmml.translation import UnimodalRetrieval
+    >>> specs = {"image": ModalitySpec("image", "sequence", (12, 8)),
+    ...          "text": ModalitySpec("text", "tokens", (8,), vocab=VOCAB_EN.tokens)}
+    >>> TranslationTask(UnimodalRetrieval(specs, "captioning")).direction.target
+    'text'
 """
 
 from __future__ import annotations
@@ -40,27 +49,21 @@ class TranslationTask(MMMLTask):
 
     Args:
         net: a translator (:mod:`mmml.translation.example_based`, :mod:`mmml.translation.model_based`,
-            :mod:`mmml.translation.generation`) with ``direction``, ``translate(batch)`` and either ``loss(batch)``
-            or ``fit_examples(train)``.
-        clip_grad_norm: clip the gradients' total norm before each step (``None``: no clipping; done
-            here rather than by the trainer, which refuses clipping for the example-based methods).
-        max_epochs: stop training after this many epochs (``None``: the trainer's ``max_epochs``), so that
-            each method sets its own budget within one sweep.
+            :mod:`mmml.translation.generation`) with ``direction``, ``translate(batch)`` and ``loss(batch)``,
+            ``fit(train_split)`` or both.
         judge_epochs, judge_hidden: training of the recognition judge (speech targets only).
         **kwargs: see :class:`~mmml.tasks.base.MMMLTask` (``lr``, ``weight_decay``, ``optimizer``).
     """
 
-    def __init__(self, net: nn.Module, clip_grad_norm: float | None = None, max_epochs: int | None = None,
-                 judge_epochs: int = 60,
+    method_needs = ("translate",)
+
+    def __init__(self, net: nn.Module, judge_epochs: int = 60,
                  judge_hidden: int = 64, **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
-        if not hasattr(net, "translate") or not hasattr(net, "direction"):
-            raise TypeError(f"{type(net).__name__} is not a translator: it needs .direction and .translate(batch)")
+        if not hasattr(net, "direction"):
+            raise TypeError(f"TranslationTask cannot use {type(net).__name__}: it has no .direction; a translator "
+                            "needs .direction and .translate(batch) (see mmml.translation.directions)")
         self.direction = net.direction
-        self.trainable = hasattr(net, "loss") and any(p.requires_grad for p in net.parameters())
-        self.automatic_optimization = self.trainable
-        self.max_epochs = None if max_epochs is None else int(max_epochs)
-        self.clip_grad_norm = None if clip_grad_norm is None else float(clip_grad_norm)
         self.judge_epochs, self.judge_hidden = int(judge_epochs), int(judge_hidden)
         self._judge: list[nn.Module] = []  # a list, so the judge is neither a parameter nor in checkpoints
         self.examples: dict[str, list[dict[str, str]]] = {}
@@ -79,11 +82,13 @@ class TranslationTask(MMMLTask):
             generator = self._mask_generator
         return mask_tokens(batch, self.direction.sources[0], rate, generator)
 
+    def train_split(self) -> dict[str, Tensor]:
+        """The train split a dictionary is filled from, its source words hidden as in evaluation."""
+        self._mask_generator = None
+        return self.prepare(super().train_split(), "fit")
+
     def on_fit_start(self) -> None:
         self._load_judge()
-        if hasattr(self.net, "fit_examples"):
-            self._mask_generator = None
-            self.net.fit_examples(self.prepare(self.trainer.datamodule.split("train"), "fit"))
 
     def on_validation_epoch_start(self) -> None:
         self._mask_generator = None
@@ -93,23 +98,7 @@ class TranslationTask(MMMLTask):
         batch = self.prepare(batch, stage)
         if stage == "test":
             return None, self.net.translate(batch)
-        return (self.net.loss(batch) if self.trainable else None), None
-
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
-        if not self.trainable:
-            return None
-        return super().training_step(batch, batch_idx)
-
-    def on_train_epoch_end(self) -> None:
-        if not self.trainable or (self.max_epochs is not None and self.current_epoch + 1 >= self.max_epochs):
-            self.trainer.should_stop = True  # a dictionary is filled once; a method's own epoch budget
-
-    def on_before_optimizer_step(self, optimizer) -> None:
-        if self.clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.parameters(), self.clip_grad_norm)
-
-    def configure_optimizers(self):
-        return super().configure_optimizers() if self.trainable else None
+        return (self.net.loss(batch) if self.training_mode.gradient else None), None
 
     # ---- test ----------------------------------------------------------------------------------
     def on_test_start(self) -> None:
@@ -122,7 +111,8 @@ class TranslationTask(MMMLTask):
         """Train (or load from the cache) the recognition judge, for speech targets."""
         dm = self.trainer.datamodule
         if not self._judge and not target_is_text(self.direction, dm.specs):
-            self._judge.append(cached_judge(dm, self.judge_epochs, self.judge_hidden).to(self.device))
+            judge = cached_judge(dm, self.judge_epochs, self.judge_hidden, device=self.device)  # on the run's device
+            self._judge.append(judge.to(self.device))
 
     def on_test_end(self) -> None:
         """Write a few translations beside the result record (``translations.json``), for reports."""

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmml.coordinated import correlations
+
 
 def mfeat_pairs(pairs: list[tuple[str, str]], seed: int = 0) -> dict[str, tuple[np.ndarray, ...]]:
     from mmml.data.mfeat import read_mfeat
@@ -80,7 +82,7 @@ def best_time(fn, repeat: int) -> tuple[float, object]:
 
 def held_out(transform, xte: np.ndarray, yte: np.ndarray) -> float:
     a, b = transform([xte, yte])
-    return float(rep.cca.correlations(np.asarray(a), np.asarray(b)).mean())
+    return float(correlations(np.asarray(a), np.asarray(b)).mean())
 
 
 def linear_rows(data: dict, k: int, repeat: int) -> list[dict]:

@@ -86,10 +86,12 @@ class AVDigits(MultimodalDataModule):
         data_seed: seed of the synthesis (fixed data; ``seed`` only draws the split).
         **kwargs: see :class:`~mmml.data.datamodule.MultimodalDataModule`.
 
-    Examples:
+    Examples (skipped by the doctest run: they synthesise the whole data set, a minute of CPU;
+    ``tests/mmml/test_avdigits.py`` builds it):
+
         >>> dm = AVDigits(modalities=["image", "audio"], cache=False)  # doctest: +SKIP
         >>> dm.setup(); dm.split("train")["audio"].shape  # doctest: +SKIP
-        torch.Size([1222, 80, 40])
+        torch.Size([1221, 80, 40])
     """
 
     name = "avdigits"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from mmml.data.sequences import valid_mask
 from mmml.data.spec import ModalitySpec
 
 KINDS = ("drop", "zero", "noise", "snr")
@@ -143,7 +144,7 @@ def _snr(x: Tensor, spec: ModalitySpec, snr_db: float, generator: torch.Generato
     n, t = x.shape[0], x.shape[1]
     valid = torch.ones(n, t, dtype=torch.bool, device=x.device)
     if lengths is not None:
-        valid = torch.arange(t, device=x.device)[None, :] < lengths[:, None]
+        valid = valid_mask(lengths, t)
     mean_power = (power * valid[..., None]).sum(dim=(1, 2)) / (valid.sum(1) * x.shape[2]).clamp_min(1)
     noise_power = mean_power / (10.0 ** (snr_db / 10.0))
     chi2 = _randn(x.shape, generator, x.device) ** 2 + _randn(x.shape, generator, x.device) ** 2

@@ -20,8 +20,11 @@ from torch import Tensor
 from mmml.data.cache import FeatureCache
 from mmml.data.contract import SUFFIXES, check_finite
 from mmml.data.corruptions import Condition, apply_condition
+from mmml.data.labels import LABEL_PRESENT, check_fraction, labelled_mask
 from mmml.data.loader import Batch, TensorBatches
+from mmml.data.sequences import lengths_of, valid_mask
 from mmml.data.spec import ModalitySpec
+from mmml.data.targets import check_labels, stratify_key
 
 SPLITS = ("train", "val", "test")
 
@@ -38,11 +41,15 @@ class MultimodalDataModule(pl.LightningDataModule):
             uses it and ignores ``test_fraction``).
         test_conditions: condition strings, e.g. ``["clean", "audio:drop", "image:noise@0.5"]``.
         standardize: modalities to standardise with train-split statistics (``True`` = all floats).
+        labelled_fraction: share of the training labels observed, class-stratified and seeded by ``seed``
+            (:mod:`mmml.data.labels`); below 1 the train split gets a ``label_present`` mask.
         cache: cache built features on disk; ``cache_dir`` overrides ``$MMML_CACHE``.
         device: where the splits live (default: the trainer's root device, else CPU).
     """
 
     name = "base"
+    #: what ``"label"`` holds: ``"classification"``, ``"regression"`` or ``"multilabel"`` (mmml.data.targets)
+    target_type = "classification"
 
     def __init__(
         self,
@@ -57,6 +64,7 @@ class MultimodalDataModule(pl.LightningDataModule):
         cache: bool = True,
         cache_dir: str | None = None,
         device: str | None = None,
+        labelled_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         if int(batch_size) <= 0:
@@ -74,6 +82,7 @@ class MultimodalDataModule(pl.LightningDataModule):
         self.standardize = standardize
         self.cache = FeatureCache(cache_dir, enabled=cache)
         self.device = device
+        self.labelled_fraction = check_fraction(labelled_fraction)
         self.splits: dict[str, Batch] = {}
         self.stats: dict[str, Tensor] = {}
         self._specs: dict[str, ModalitySpec] | None = None
@@ -130,10 +139,7 @@ class MultimodalDataModule(pl.LightningDataModule):
         keep = {"label"} | {m + suffix for m in specs for suffix in ("", *SUFFIXES)}
         data = {k: v for k, v in data.items() if k in keep or k == "split"}
         labels = data["label"]
-        bad = (labels < 0) | (labels >= self.num_classes)
-        if bad.any():
-            raise ValueError(f"{self.name}: {int(bad.sum())} labels lie outside the {self.num_classes} declared "
-                             f"classes {list(self.class_names)}; fix the labels or the class list")
+        check_labels(labels, self.target_type, self.class_names, self.name)
         check_finite(data, f"data set {self.name!r}")
         split = self._assign_splits(labels, data.pop("split", None))
         for i, name in enumerate(SPLITS):
@@ -143,6 +149,9 @@ class MultimodalDataModule(pl.LightningDataModule):
                                  "lower data.val_fraction/test_fraction or provide more data")
             self.splits[name] = {k: v[idx] for k, v in data.items()}
         self._standardize()
+        if self.labelled_fraction < 1.0:
+            train = self.splits["train"]
+            train[LABEL_PRESENT] = labelled_mask(train["label"], self.labelled_fraction, self.seed)
         self.stats = {m: self.splits["train"][m].float().std(dim=0) for m in specs if specs[m].kind != "tokens"}
         self._to_device()
 
@@ -175,7 +184,7 @@ class MultimodalDataModule(pl.LightningDataModule):
     def _assign_splits(self, labels: Tensor, official: Tensor | None) -> Tensor:
         n = len(labels)
         split = torch.full((n,), -1, dtype=torch.long) if official is None else official.clone().long()
-        y = labels.cpu().numpy()
+        y = stratify_key(labels, self.target_type)
         free = np.flatnonzero(split.numpy() == -1)
         if (split == 2).sum() == 0 and len(free):
             rest, test = _stratified(free, y[free], self.test_fraction, self.seed)
@@ -244,11 +253,7 @@ class _Corrupter:
 
 
 def _valid_frames(split: Batch, modality: str) -> Tensor:
-    x = split[modality]
-    lengths = split.get(f"{modality}_lengths")
-    if lengths is None:
-        return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-    return torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+    return valid_mask(lengths_of(split, modality), split[modality].shape[1])
 
 
 def _stratified(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,9 @@ Splits: the test split is drawn from ``data_seed`` (``test_fraction``) and its i
 its recordings: FSDD's official test files, index 0-4) come from a pool disjoint from the training
 sequences'; validation is drawn from the rest by ``seed``.
 
-Examples:
+Examples (skipped by the doctest run: they synthesise 100 spoken strings, several seconds of CPU;
+``tests/mmml/test_digit_sequences.py`` builds them):
+
     >>> dm = DigitSequences(n_sequences=100, cache=False)  # doctest: +SKIP
     >>> dm.setup(); dm.split("train")["audio_boundaries"].shape  # doctest: +SKIP
     torch.Size([68, 8, 2])

@@ -10,15 +10,20 @@ from torch import Tensor
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
+#: ids of the special tokens, the same in every :class:`Vocab` (the first ids, in the order of ``SPECIALS``)
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = (SPECIALS.index(t) for t in (PAD, UNK, BOS, EOS))
 
 DIGIT_WORDS_EN = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_WORDS_FR = ("zéro", "un", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf")
 
 
 class Vocab:
-    """A fixed vocabulary: id 0 is padding, 1 unknown, 2 begin, 3 end, then the given tokens.
+    """A fixed vocabulary: the specials first (``PAD_ID`` 0 padding, ``UNK_ID`` 1 unknown, ``BOS_ID`` 2
+    begin, ``EOS_ID`` 3 end), then the given tokens.
 
     Examples:
+        >>> (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
+        (0, 1, 2, 3)
         >>> v = Vocab(["a", "b"])
         >>> v.encode([["a", "b"], ["b"]])[0].tolist()
         [[4, 5], [5, 0]]
@@ -34,24 +39,24 @@ class Vocab:
 
     @property
     def pad_id(self) -> int:
-        return 0
+        return PAD_ID
 
     @property
     def unk_id(self) -> int:
-        return 1
+        return UNK_ID
 
     @property
     def bos_id(self) -> int:
-        return 2
+        return BOS_ID
 
     @property
     def eos_id(self) -> int:
-        return 3
+        return EOS_ID
 
     def ids(self, seq: Sequence[str], warn: bool = True) -> list[int]:
         """Ids of a token sequence; unknown tokens map to ``<unk>`` with a warning, never a crash."""
-        out = [self.index.get(t, 1) for t in seq]
-        if warn and 1 in out:
+        out = [self.index.get(t, UNK_ID) for t in seq]
+        if warn and UNK_ID in out:
             unknown = sorted({t for t in seq if t not in self.index})
             warnings.warn(f"tokens {unknown} are not in the vocabulary; mapped to {UNK}", stacklevel=2)
         return out

@@ -1,7 +1,10 @@
-"""Lightning tasks: the base every challenge's modules share, classification, and the estimator adapter."""
+"""Lightning tasks: the base every challenge's modules share, the training contract, classification, and the
+estimator adapter."""
 
 from mmml.tasks.base import MMMLTask, NonFiniteLossError
 from mmml.tasks.classification import ClassificationTask
-from mmml.tasks.estimator import EstimatorTask
+from mmml.tasks.contract import FinalizedMethod, FittedMethod, GradientMethod, MultiViewEstimator, TrainingMode
+from mmml.tasks.estimator import EstimatorMethod, EstimatorTask
 
-__all__ = ["ClassificationTask", "EstimatorTask", "MMMLTask", "NonFiniteLossError"]
+__all__ = ["ClassificationTask", "EstimatorMethod", "EstimatorTask", "FinalizedMethod", "FittedMethod",
+           "GradientMethod", "MMMLTask", "MultiViewEstimator", "NonFiniteLossError", "TrainingMode"]

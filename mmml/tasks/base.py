@@ -6,9 +6,15 @@ every configured corruption (one test loader per condition), collected outputs f
 a whole split (retrieval, alignment), a guard that stops on a non-finite loss, and the flat
 ``test_results`` dict the runner writes into the result record.
 
+It also owns the training contract (:mod:`mmml.tasks.contract`): a method with ``fit(train_split)``
+is fitted once on the whole train split when training starts, one with ``loss(batch)`` is trained by
+gradient for the trainer's epochs (both: fitted first), and ``finalize(train_split)`` runs after
+training. The contract is checked when the task is built, naming the class and what it lacks.
+
 A subclass implements :meth:`step` (loss and outputs of a batch), and either :meth:`build_metrics`
 plus :meth:`update_metrics` (per-batch torchmetrics) or :meth:`evaluate` (whole-split metrics from
-what :meth:`collect` gathered), or both.
+what :meth:`collect` gathered), or both; it declares what else its method needs in
+:attr:`MMMLTask.method_needs`.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from mmml.data.contract import batch_size
+from mmml.tasks.contract import check_method
 
 
 def rng_state() -> dict[str, Any]:
@@ -60,15 +67,26 @@ class MMMLTask(pl.LightningModule):
     """Base task: an injected model (``net``) trained and evaluated for one challenge's objective.
 
     Args:
-        net: the method, a plain ``nn.Module`` mapping a batch dict to outputs.
+        net: the method, a plain ``nn.Module`` mapping a batch dict to outputs, following the training
+            contract (:mod:`mmml.tasks.contract`); its mode is :attr:`training_mode`.
         lr: learning rate. weight_decay: decoupled weight decay (AdamW).
         optimizer: a partial optimiser (Hydra ``_partial_: true``) taking ``params``; default AdamW.
     """
+
+    #: what the task's method must have besides the training contract (``("align",)``...)
+    method_needs: tuple[str, ...] = ()
+    #: the method must learn (``loss`` or ``fit``); ``False`` also accepts methods that are only evaluated
+    method_learns: bool = False
+    #: the task makes the loss from the method's outputs, so any trainable module trains by gradient
+    task_loss: bool = False
 
     def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
                  optimizer: partial | None = None) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer"])
+        self.training_mode = check_method(net, type(self).__name__, self.method_needs, self.method_learns,
+                                          self.task_loss)
+        self.automatic_optimization = self.training_mode.gradient
         self.net = net
         self.optimizer_factory = optimizer
         template = self.build_metrics()
@@ -94,6 +112,30 @@ class MMMLTask(pl.LightningModule):
     def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
         """Whole-split metrics of one test condition from what :meth:`collect` gathered."""
         return {}
+
+    def train_split(self) -> dict[str, Tensor]:
+        """The whole train split, in split order on the task's device: what ``fit`` and ``finalize`` get."""
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None:
+            raise RuntimeError(f"{type(self.net).__name__} is fitted (or finalized) on the whole train split, "
+                               "which comes from the datamodule: call trainer.fit(task, datamodule=...)")
+        return {k: v.to(self.device) for k, v in dm.split("train").items()}
+
+    # ---- the training contract -----------------------------------------------------------------
+    def on_train_start(self) -> None:
+        """Fit a fitted method once on the whole train split; stop at once unless it trains by gradient."""
+        if self.training_mode.fit:
+            self.net.fit(self.train_split())
+        if not self.training_mode.gradient:
+            self.trainer.should_stop = True  # no training epoch: nothing learns by gradient
+
+    def on_train_end(self) -> None:
+        """Run the method's ``finalize(train_split)`` after training, in eval mode."""
+        if self.training_mode.finalize:
+            was = self.net.training
+            self.net.eval()
+            self.net.finalize(self.train_split())
+            self.net.train(was)
 
     # ---- shared plumbing -----------------------------------------------------------------------
     def forward(self, batch: dict[str, Tensor]) -> Any:
@@ -175,6 +217,8 @@ class MMMLTask(pl.LightningModule):
             set_rng_state(checkpoint["mmml_rng"])
 
     def configure_optimizers(self):
+        if not self.training_mode.gradient:
+            return None
         params = [p for p in self.parameters() if p.requires_grad]
         if self.optimizer_factory is not None:
             return self.optimizer_factory(params)

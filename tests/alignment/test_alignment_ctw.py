@@ -97,3 +97,37 @@ def test_errors():
         CanonicalTimeWarping().fit(np.zeros((0, 3)), y)
     with pytest.raises(ValueError, match=r"built for x_features=4"):
         DeepCanonicalTimeWarping(4, 5).fit(x, y)
+
+
+def test_deep_ctw_loss_has_finite_gradients_where_eigh_whitening_gave_nan():
+    """Fewer aligned frame pairs than network outputs: the covariance has repeated eigenvalues.
+
+    The inverse square root by eigh (CTW's former whitening) has 1 / (l_i - l_j) terms in its gradient, so it
+    is NaN here; the shared Cholesky whitening (:func:`mmml.coordinated.dcca_correlation`) is finite.
+    """
+    from mmml.alignment.ctw import dcca_loss
+
+    g = torch.Generator().manual_seed(0)
+    h1 = (torch.randn(4, 8, generator=g, dtype=torch.float64) * torch.tensor([1.0] * 2 + [0.0] * 6,
+                                                                             dtype=torch.float64)).requires_grad_()
+    h2 = torch.randn(4, 8, generator=g, dtype=torch.float64)
+
+    def eigh_loss(a, b, reg=1e-3):  # the former formulation, kept here as the reference that fails
+        a, b = a - a.mean(0), b - b.mean(0)
+        covs = []
+        for v in (a, b):
+            c = v.T @ v / 3
+            covs.append(c + reg * (c.trace() / 8 + 1e-12) * torch.eye(8, dtype=v.dtype))
+        inv = []
+        for c in covs:
+            vals, vecs = torch.linalg.eigh(c)
+            inv.append((vecs * vals.clamp(min=1e-12).rsqrt()) @ vecs.T)
+        return -torch.linalg.svdvals(inv[0] @ (a.T @ b / 3) @ inv[1]).sum()
+
+    eigh_loss(h1, h2).backward()
+    assert not torch.isfinite(h1.grad).all()
+    h1.grad = None
+    loss = dcca_loss(h1, h2)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(h1.grad).all()
+    assert float(loss.detach()) == pytest.approx(float(eigh_loss(h1.detach(), h2)), rel=1e-6)  # same value

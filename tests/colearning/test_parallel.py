@@ -154,7 +154,7 @@ def test_helper_transfer_adds_a_helper_loss_that_trains_the_target_encoder(mode)
     out = net(batch)
     assert out["aux_loss"].ndim == 0 and out["aux_loss"] > 0
     out["aux_loss"].backward()
-    assert net.encoder.head[2].weight.grad.abs().sum() > 0
+    assert net.encoders["image"].head[2].weight.grad.abs().sum() > 0
     assert "aux_loss" not in HelperTransfer(SPECS, 3, helper=None).train()(batch)
 
 

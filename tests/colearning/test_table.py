@@ -7,8 +7,12 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 from mmml.colearning import report
+from omegaconf import OmegaConf
 
+from mmml.model_config import row_keys
+from mmml.results import setting_of
 from mmml.runner import run
+from mmml.sweeps import expand
 from mmml.tables import build_table
 
 CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "experiments" / "model" / "colearning")
@@ -21,33 +25,55 @@ def compose_job(*overrides: str):
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_every_colearning_config_composes_with_its_data_set(name):
+def test_every_colearning_config_composes_and_leaves_the_data_to_the_command_line(name):
     cfg = compose_job(f"model=colearning/{name}", "labelled_fraction=0.05")
     assert cfg.model.challenge == "colearning"
     assert cfg.model.family in ("parallel", "non_parallel", "hybrid")
-    assert cfg.model.task.labelled_fraction == 0.05
-    wants_mfeat = any(v in name for v in ("fou", "6views"))
-    assert cfg.data._target_.endswith("MFeat" if wants_mfeat else "AVDigits")
+    assert cfg.data.labelled_fraction == 0.05 and "labelled_fraction" not in cfg.model.task  # the datamodule's
+    assert cfg.data._target_.endswith("AVDigits")  # the default data set: a model config does not choose one
+    assert compose_job(f"model=colearning/{name}", "data=mfeat").data._target_.endswith("MFeat")
 
 
-def test_the_table_experiment_sweeps_every_fraction_and_three_seeds():
+#: the table's rows before its variants became one config and a sweep value (the names must not change)
+ROWS = {"supervised (fou)", "supervised (fou+fac)", "co-training (fou+fac)", "supervised (6 views)",
+        "co-training (6 views)", "supervised (image)", "supervised (image+audio)", "co-training (image+audio)",
+        "supervised (image net)", "helper transfer (coordinated)", "DeViSE", "ConSE", "supervised upper bound",
+        "pivot bridge (speech)", "directly paired upper bound"}
+
+
+def test_the_table_is_one_sweep_of_its_fifteen_rows_at_every_fraction_and_three_seeds():
     with initialize_config_module("mmml.experiments", version_base="1.3"):
         cfg = compose("config", overrides=["experiment=colearning_table"], return_hydra_config=True)
-    params = cfg.hydra.sweeper.params
-    assert str(params.labelled_fraction) == "0.01,0.05,0.1,1.0" and str(params.seed) == "0,1,2"
-    swept = {m.strip().removeprefix("colearning/") for m in str(params.model).split(",")}
-    assert swept <= set(CONFIGS)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("MMMLSweeper")
+    assert str(sweeper.params.labelled_fraction) == "0.01,0.05,0.1,1.0" and str(sweeper.params.seed) == "0,1,2"
+    jobs = expand(OmegaConf.to_container(sweeper.params), OmegaConf.to_container(sweeper.grid), [])
+    assert len(jobs) == 15 * 4 * 3
+    rows = {tuple(o for o in job if not o.startswith(("seed=", "labelled_fraction="))) for job in jobs}
+    names = {}
+    for row in rows:
+        job = compose_job("experiment=colearning_table", *row)
+        names[job.model.method] = (job.data._target_.rsplit(".", 1)[1], list(job.data.modalities))
+        assert setting_of([*row, "labelled_fraction=0.1", "seed=0"], row_keys(job) | grid_keys(sweeper)) == \
+            "labelled_fraction=0.1"  # the row's keys name it; the fraction is its setting, as before
+    assert set(names) == ROWS and len(rows) == 15
+    assert names["co-training (fou+fac)"] == ("MFeat", ["fou", "fac"])
+    assert names["pivot bridge (speech)"] == ("AVDigits", ["image", "audio", "text"])
 
 
-@pytest.mark.parametrize("name, metric", [
-    ("cotrain_image_audio", "test/clean/acc"),
-    ("helper_coordinated", "test/clean/acc"),
-    ("devise", "test/clean/zsl_acc"),
-    ("pivot_bridge", "test/clean/image2text_R@1"),
+def grid_keys(sweeper) -> set[str]:
+    return {k for sub in sweeper.grid for k in sub}
+
+
+@pytest.mark.parametrize("name, extra, metric", [
+    ("cotrain", ["data.modalities=[image,audio]"], "test/clean/acc"),
+    ("helper_coordinated", [], "test/clean/acc"),
+    ("devise", ["data.modalities=[image]"], "test/clean/zsl_acc"),
+    ("pivot_bridge", ["data.modalities=[image,audio,text]"], "test/clean/image2text_R@1"),
 ])
-def test_runs_end_to_end_and_reports(name, metric, tmp_path):
+def test_runs_end_to_end_and_reports(name, extra, metric, tmp_path):
     cfg = compose_job(f"model=colearning/{name}", "labelled_fraction=0.1", f"run_dir={tmp_path / name}",
-                      "trainer.max_epochs=1", "catch_errors=false")
+                      "trainer.max_epochs=1", "catch_errors=false", *extra)
     record = run(cfg)
     assert record["status"] == "ok", record["error"]
     assert 0.0 <= record["metrics"][metric] <= 1.0
@@ -63,8 +89,8 @@ def fake(config, method, family, seed, fraction, value, dataset="avdigits"):
 def test_notes_pair_seeds_and_state_where_a_method_helps(tmp_path):
     records = []
     for seed, (co, sup) in enumerate([(0.80, 0.60), (0.82, 0.61), (0.79, 0.62)]):
-        records.append(fake("colearning/cotrain_image_audio", "co-training (image+audio)", "parallel", seed, 0.01, co))
-        records.append(fake("colearning/sup_image_audio_nb", "supervised (image+audio)", "parallel", seed, 0.01, sup))
+        records.append(fake("colearning/cotrain", "co-training (image+audio)", "parallel", seed, 0.01, co))
+        records.append(fake("colearning/cotrain", "supervised (image+audio)", "parallel", seed, 0.01, sup))
     for seed, (h, s) in enumerate([(0.5, 0.52), (0.51, 0.5), (0.49, 0.5)]):
         records.append(fake("colearning/helper_coordinated", "helper transfer (coordinated)", "parallel", seed, 0.1, h))
         records.append(fake("colearning/supervised_image", "supervised (image net)", "parallel", seed, 0.1, s))

@@ -7,8 +7,10 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from mmml.fusion import report
+from omegaconf import OmegaConf
 
 from mmml.runner import build, run
+from mmml.sweeps import expand
 
 MODELS = sorted(p.stem for p in (Path(mmml.experiments.__file__).parent / "model" / "fusion").glob("*.yaml"))
 
@@ -44,19 +46,30 @@ def test_every_table_model_builds_on_every_data_set(model):
         assert compose_table(f"model=fusion/{model}", "data=mfeat").model.method in ("only_fou", "only_fac")
 
 
-def test_table_sweep_lists_every_model():
+#: the table's rows before its variants became one config and a sweep value (the names must not change)
+ROWS = {"only_image", "only_audio", "early", "late_mean", "late_product", "late_learned", "late_stacking", "hybrid",
+        "tensor", "low_rank", "gated", "mkl_easymkl", "mkl_uniform", "mkl_best", "hmm_feature", "hmm_decision"}
+
+
+def test_table_sweep_runs_every_model_and_keeps_its_row_names():
     cfg = compose_table(hydra=True)
-    swept = {m.strip().removeprefix("fusion/") for m in cfg.hydra.sweeper.params.model.split(",")}
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.params.data == "avdigits,avdigits_fsdd,mfeat" and sweeper.params.seed == "0,1,2"
+    jobs = expand(OmegaConf.to_container(sweeper.params), OmegaConf.to_container(sweeper.grid), [])
+    assert len(jobs) == 3 * 16 * 3  # as many jobs as when each variant was its own config
+    swept = {o.removeprefix("model=fusion/") for job in jobs for o in job if o.startswith("model=")}
     assert swept == set(MODELS) - {"image_only", "audio_only"}
-    assert cfg.hydra.sweeper.params.data == "avdigits,avdigits_fsdd,mfeat"
+    rows = {tuple(o for o in job if not o.startswith(("seed=", "data="))) for job in jobs}
+    names = {compose_table(*row, "data=avdigits").model.method for row in rows}
+    assert names == ROWS
 
 
 @pytest.mark.slow
 def test_fusion_table_end_to_end(tmp_path):
     records = []
-    for model, seeds, extra in (("late_mean", (0, 1), []), ("tensor", (0,), []),
-                                ("hmm_decision", (0,), ["model.net.n_iter=2"]),
-                                ("mkl_easymkl", (0,), ["model.net.max_train=200"])):
+    for model, seeds, extra in (("late", (0, 1), ["model.net.combine=mean"]), ("tensor", (0,), []),
+                                ("hmm", (0,), ["model.net.fusion=decision", "model.net.n_iter=2"]),
+                                ("mkl", (0,), ["model.net.weights=easymkl", "model.net.max_train=200"])):
         for seed in seeds:
             cfg = compose_table(f"model=fusion/{model}", f"seed={seed}", "trainer.max_epochs=2", "robustness.steps=2",
                                 f"run_dir={tmp_path / model / str(seed)}", "catch_errors=false", *extra)

@@ -177,3 +177,28 @@ def test_small_held_out_parts_fall_back_to_an_unstratified_split(tmp_path):
     dm = Toy(n=24, labels=torch.arange(24) % 4, cache_dir=str(tmp_path), val_fraction=0.1, test_fraction=0.1)
     dm.setup()  # 3 held-out examples cannot hold all 4 classes
     assert sum(len(dm.split(s)["label"]) for s in ("train", "val", "test")) == 24
+
+
+def test_the_datamodule_owns_the_label_mask_of_scarce_supervision(tmp_path):
+    """``data.labelled_fraction``: a seeded, class-stratified share of the train labels, marked ``label_present``
+    (the selection co-learning tasks made before the datamodule owned it: :func:`mmml.data.labels.labelled_mask`)."""
+    from mmml.data.labels import LABEL_PRESENT, labelled_mask
+
+    dm = Toy(cache_dir=str(tmp_path), seed=3, labelled_fraction=0.1)
+    dm.setup()
+    train = dm.split("train")
+    mask = train[LABEL_PRESENT]
+    counts = torch.bincount(train["label"], minlength=4)
+    kept = torch.bincount(train["label"][mask], minlength=4)
+    assert kept.tolist() == [max(1, int(round(0.1 * int(c)))) for c in counts]  # per class, hand-worked
+    assert torch.equal(mask, labelled_mask(train["label"], 0.1, seed=3))
+    assert LABEL_PRESENT not in dm.split("val") and LABEL_PRESENT not in dm.split("test")
+    other = Toy(cache_dir=str(tmp_path), seed=4, labelled_fraction=0.1)
+    other.setup()
+    assert not torch.equal(other.split("train")[LABEL_PRESENT], mask) or not torch.equal(
+        other.split("train")["label"], train["label"])  # another seed, another draw
+    full = Toy(cache_dir=str(tmp_path), seed=3)
+    full.setup()
+    assert LABEL_PRESENT not in full.split("train")  # every label observed: no mask
+    with pytest.raises(ValueError, match="data.labelled_fraction=0.0"):
+        Toy(labelled_fraction=0.0)

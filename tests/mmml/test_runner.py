@@ -32,7 +32,7 @@ def test_smoke_writes_an_ok_record(tmp_path):
 
 
 def test_same_seed_gives_identical_metrics(tmp_path):
-    args = ("experiment=smoke", "trainer.max_epochs=1", "model=fusion/late_learned")
+    args = ("experiment=smoke", "trainer.max_epochs=1", "model=fusion/late", "model.net.combine=learned")
     a = run(config(*args, f"run_dir={tmp_path / 'a'}"))
     b = run(config(*args, f"run_dir={tmp_path / 'b'}"))
     c = run(config(*args, "seed=1", f"run_dir={tmp_path / 'c'}"))

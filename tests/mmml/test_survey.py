@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from mmml.survey import count_jobs, data_override, is_embedded, table_command, table_experiments, table_parts
+from mmml.results import write_record
+from mmml.survey import (
+    count_jobs,
+    data_override,
+    is_embedded,
+    run_table,
+    sweep_progress,
+    table_command,
+    table_experiments,
+    table_parts,
+)
 
 
 def test_table_experiments_in_taxonomy_order():
@@ -24,7 +34,8 @@ def test_embedded_data_filter_and_job_count():
     assert data_override("fusion_table", "embedded") == ["data=avdigits"]
     assert data_override("fusion_table", "all") == []
     assert data_override("fusion_table", "mfeat") == ["data=mfeat"]
-    assert count_jobs("fusion_table", ["model=fusion/early,fusion/late_mean", "seed=0"]) == 2 * 3  # 3 data sets
+    # the command line selects the grid's rows: early, and late_mean/late_product/late_learned, on 3 data sets
+    assert count_jobs("fusion_table", ["model=fusion/early,fusion/late", "seed=0"]) == 4 * 3
 
 
 def test_a_table_is_cut_into_one_sweep_per_seed():
@@ -50,14 +61,41 @@ def test_table_command_without_console_scripts_runs_the_module(tmp_path, monkeyp
 def test_survey_writes_a_report_with_tables_and_plots(tmp_path):
     exe = Path(sys.executable).with_name("mmml-survey")
     out = subprocess.run([str(exe), "--out", str(tmp_path / "r"), "--quick", "--tables", "fusion",
-                          "model=fusion/early,fusion/late_mean", "trainer.max_epochs=1"],
+                          "model=fusion/late", "model.net.combine=mean,product", "trainer.max_epochs=1"],
                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     report = (tmp_path / "r" / "report.md").read_text()
-    assert "## Overview: the taxonomy as code" in report and "| fusion | model_agnostic | early |" in report
-    assert "| `fusion/early` | clean acc = " in report  # fusion's HEADLINE
+    assert "## Overview: the taxonomy as code" in report and "| fusion | model_agnostic | late_mean |" in report
+    assert "| model_agnostic | late_product |" in report  # one config, two rows named by interpolation
+    assert "| `fusion/late` | clean acc = " in report  # fusion's HEADLINE
     assert "Reproduce: `mmml-run -m experiment=fusion_table data=avdigits seed=0" in report
     assert "![table](fusion_table/table.png)" in report
     for ext in ("md", "csv", "tex", "png"):
         assert (tmp_path / "r" / "fusion_table" / f"table.{ext}").exists()
     assert "fusion_table" in (tmp_path / "r" / "timings.csv").read_text()
+
+
+def test_progress_is_read_from_the_result_records(tmp_path):
+    """Finished jobs are counted from their result.json (mmml.results), not from log lines."""
+    for i, status in enumerate(["ok", "failed", "skipped", "running", "ok"]):
+        write_record(tmp_path / str(i), {"status": status})
+    (tmp_path / "9").mkdir()
+    (tmp_path / "9" / "result.json").write_text("{truncated")  # unreadable: not counted
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert sweep_progress(tmp_path) == (4, 1)
+
+
+def test_a_table_sweep_reports_progress_without_reading_its_log(tmp_path, monkeypatch, capsys):
+    """The sweep below prints nothing a regex could match; the bar follows the records it writes."""
+    script = ("import json, pathlib, sys, time\n"
+              "out = pathlib.Path(sys.argv[1])\n"
+              "for i, s in enumerate(['ok', 'failed', 'ok']):\n"
+              "    (out / str(i)).mkdir(parents=True)\n"
+              "    (out / str(i) / 'result.json').write_text(json.dumps({'status': s}))\n"
+              "    time.sleep(0.2)\n")
+    monkeypatch.setattr("mmml.survey.table_command", lambda exp, sweep, ov: [sys.executable, "-c", script, str(sweep)])
+    monkeypatch.setattr("mmml.survey.count_jobs", lambda exp, ov: 3)
+    code, seconds = run_table("fusion_table", tmp_path / "sweep", [])
+    assert code == 0 and seconds > 0
+    err = capsys.readouterr().err
+    assert "3/3" in err and "failed=1" in err

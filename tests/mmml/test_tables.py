@@ -83,12 +83,19 @@ def test_skipped_runs_are_listed_apart_not_as_rows(tmp_path):
 
 
 def test_headline_metric_is_the_one_each_challenge_names():
-    have = ["test/clean/arith", "test/clean/probe_all", "test/clean/r1_image2audio"]
+    have = ["test/clean/arith", "test/clean/probe_all", "test/clean/image2audio_R@1"]
     assert headline_metric("representation", "joint", have) == "test/clean/probe_all"
-    assert headline_metric("representation", "coordinated", have) == "test/clean/r1_image2audio"
+    assert headline_metric("representation", "coordinated", have) == "test/clean/image2audio_R@1"
     assert headline_metric("translation", "model_based", ["test/clean/exact", "test/clean/wer"]) == "test/clean/wer"
     # named but not measured, unknown family or challenge: the first metric there is
     assert headline_metric("translation", "model_based", ["test/clean/exact"]) == "test/clean/exact"
     assert headline_metric("representation", "hybrid", have) == "test/clean/arith"
     assert headline_metric("no_such_challenge", "x", have) == "test/clean/arith"
     assert headline_metric("fusion", "neural", []) is None
+
+
+def test_keys_that_name_the_row_are_not_a_setting():
+    """``late_${model.net.combine}`` already tells late_mean from late_product; the fraction still is a setting."""
+    overrides = ["model=fusion/late", "model.net.combine=mean", "data.modalities=[fou]", "labelled_fraction=0.1"]
+    assert setting_of(overrides) == "data.modalities=[fou],labelled_fraction=0.1,model.net.combine=mean"
+    assert setting_of(overrides, {"model.net.combine", "data.modalities"}) == "labelled_fraction=0.1"

@@ -1,48 +1,13 @@
-"""Evaluation functions against torchmetrics (retrieval), scikit-learn (probe) and constructed cases (arithmetic)."""
+"""Evaluation functions against scikit-learn (probe) and constructed cases (arithmetic); retrieval: tests/mmml."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from mmml.representation import arithmetic_accuracy, first_relevant_rank, linear_probe, retrieval_metrics
+from mmml.representation import arithmetic_accuracy, linear_probe
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
-from torchmetrics.functional.retrieval import retrieval_hit_rate, retrieval_reciprocal_rank
-
-
-def test_ranks_and_recall_match_torchmetrics():
-    g = torch.Generator().manual_seed(0)
-    q, gal = torch.randn(40, 8, generator=g), torch.randn(50, 8, generator=g)
-    ql, gl = torch.randint(0, 5, (40,), generator=g), torch.randint(0, 5, (50,), generator=g)
-    gl[:5] = torch.arange(5)  # every class has a gallery item
-    sim = F.normalize(q, dim=1) @ F.normalize(gal, dim=1).T
-    relevant = ql[:, None] == gl[None, :]
-    ranks = first_relevant_rank(q, gal, ql, gl)
-    ref_ranks = torch.stack([1 / retrieval_reciprocal_rank(sim[i], relevant[i]) for i in range(40)])
-    torch.testing.assert_close(ranks.double(), ref_ranks.double().round())
-    out = retrieval_metrics(q, gal, ql, gl)
-    for k in (1, 5, 10):
-        ref = torch.stack([retrieval_hit_rate(sim[i], relevant[i], top_k=k) for i in range(40)]).float().mean()
-        assert out[f"r{k}"] == pytest.approx(float(ref))
-    assert out["medr"] == pytest.approx(float(np.median(ref_ranks.numpy())))
-
-
-def test_instance_retrieval_perfect_and_reversed():
-    x = torch.randn(10, 4)
-    assert retrieval_metrics(x, x, match="instance") == {"r1": 1.0, "r5": 1.0, "r10": 1.0, "medr": 1.0}
-    worst = retrieval_metrics(x, -x, match="instance")
-    assert worst["r1"] == 0.0 and worst["medr"] == 10.0
-
-
-def test_retrieval_errors():
-    with pytest.raises(ValueError, match="one space"):
-        retrieval_metrics(torch.randn(3, 4), torch.randn(3, 5), match="instance")
-    with pytest.raises(ValueError, match="no relevant"):
-        retrieval_metrics(torch.randn(3, 4), torch.randn(3, 4), torch.tensor([0, 1, 2]), torch.tensor([0, 0, 0]))
-    with pytest.raises(ValueError, match="match"):
-        retrieval_metrics(torch.randn(3, 4), torch.randn(3, 4), match="nearest")
 
 
 def test_linear_probe_equals_scikit_learn_and_reads_chance_on_shuffled_labels():

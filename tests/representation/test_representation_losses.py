@@ -22,16 +22,21 @@ def hand_info_nce(a: list[list[float]], b: list[list[float]], scale: float) -> f
     return (sum(rows) / n + sum(cols) / n) / 2
 
 
+def clip_nce(a: torch.Tensor, b: torch.Tensor, log_scale: float | torch.Tensor) -> torch.Tensor:
+    """CLIP's parametrisation of the shared InfoNCE: a learned log scale, rows already normalised."""
+    return info_nce(a, b, logit_scale=log_scale, normalize=False)
+
+
 def test_info_nce_equals_a_hand_computed_cross_entropy_on_3x3():
     for log_scale in (0.0, math.log(1 / 0.07)):
-        ours = info_nce(A, B, torch.tensor(log_scale))
+        ours = clip_nce(A, B, torch.tensor(log_scale))
         assert float(ours) == pytest.approx(hand_info_nce(A.tolist(), B.tolist(), math.exp(log_scale)), rel=1e-6)
-    assert float(info_nce(A, B, 0.0)) == pytest.approx(hand_info_nce(A.tolist(), B.tolist(), 1.0), rel=1e-6)
+    assert float(clip_nce(A, B, 0.0)) == pytest.approx(hand_info_nce(A.tolist(), B.tolist(), 1.0), rel=1e-6)
 
 
 def test_info_nce_is_symmetric_and_low_for_matched_pairs():
-    assert float(info_nce(A, B, torch.tensor(2.0))) == pytest.approx(float(info_nce(B, A, torch.tensor(2.0))))
-    assert float(info_nce(A, A, torch.tensor(5.0))) < float(info_nce(A, A.flip(0), torch.tensor(5.0)))
+    assert float(clip_nce(A, B, torch.tensor(2.0))) == pytest.approx(float(clip_nce(B, A, torch.tensor(2.0))))
+    assert float(clip_nce(A, A, torch.tensor(5.0))) < float(clip_nce(A, A.flip(0), torch.tensor(5.0)))
 
 
 def hand_ranking(a: torch.Tensor, b: torch.Tensor, margin: float, hardest: bool) -> float:
@@ -66,8 +71,8 @@ def test_contrastive_is_pairwise_over_three_modalities_with_learned_temperature(
     batch = {"a": torch.randn(6, 4), "b": torch.randn(6, 3), "c": torch.randn(6, 5)}
     z = net.embed(batch)
     assert all(torch.allclose(v.norm(dim=1), torch.ones(6)) for v in z.values())
-    scale = net.logit_scale
-    ref = (info_nce(z["a"], z["b"], scale) + info_nce(z["a"], z["c"], scale) + info_nce(z["b"], z["c"], scale)) / 3
+    s = net.logit_scale
+    ref = (clip_nce(z["a"], z["b"], s) + clip_nce(z["a"], z["c"], s) + clip_nce(z["b"], z["c"], s)) / 3
     loss = net.loss(batch)
     assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
     loss.backward()

@@ -33,7 +33,7 @@ def _pairs(n: int, seed: int) -> dict[str, torch.Tensor]:
 def test_unimodal_retrieval_equals_brute_force_search():
     train, test = _pairs(60, 0), _pairs(15, 1)
     net = UnimodalRetrieval(SPECS, "captioning", frames=6)
-    net.fit_examples(train)
+    net.fit(train)
     out = net.translate(test)
     xs = fixed_view(train, "image", SPECS["image"], 6).double().numpy()
     xq = fixed_view(test, "image", SPECS["image"], 6).double().numpy()
@@ -46,14 +46,14 @@ def test_unimodal_retrieval_equals_brute_force_search():
 def test_unimodal_retrieval_of_speech_copies_frames_and_lengths():
     train = _pairs(20, 0)
     net = UnimodalRetrieval(SPECS, "synthesis")
-    net.fit_examples(train)
+    net.fit(train)
     out = net.translate(train)  # every source is its own nearest neighbour
     assert torch.equal(out["frames"], train["audio"]) and torch.equal(out["lengths"], train["audio_lengths"])
 
 
 def test_topk_consensus_by_hand():
     net = TopKConsensus(SPECS, "captioning", k=4)
-    net.fit_examples(_pairs(4, 0))
+    net.fit(_pairs(4, 0))
     net.targets = torch.tensor([[4, 5, 6], [4, 5, 7], [4, 5, 7], [9, 9, 9]])
     # word edit distances: rows sum to 0+1+1+3=5, 1+0+0+3=4, 4, 3+3+3+0=9 -> candidate 1 (first of the tie)
     assert net.consensus(np.array([0, 1, 2, 3])) == 1
@@ -63,7 +63,7 @@ def test_topk_consensus_by_hand():
 def test_cross_modal_retrieval_recovers_paired_targets():
     train, test = _pairs(200, 0), _pairs(30, 1)
     net = CrossModalRetrieval(SPECS, "captioning", frames=12, components=8, pca=24)
-    net.fit_examples(train)
+    net.fit(train)
     out = net.translate(test)
     # retrieved from the training targets only, and mostly the right digits (chance is 1/8 per word)
     assert all(any(torch.equal(row, t) for t in train["text"]) for row in out["tokens"])
@@ -71,7 +71,7 @@ def test_cross_modal_retrieval_recovers_paired_targets():
 
 
 def test_clear_errors():
-    with pytest.raises(RuntimeError, match="fit_examples"):
+    with pytest.raises(RuntimeError, match=r"fit\(train_split\)"):
         UnimodalRetrieval(SPECS, "captioning").translate(_pairs(2, 0))
     with pytest.raises(ValueError, match="positive number of neighbours"):
         TopKConsensus(SPECS, "captioning", k=0)

@@ -1,0 +1,96 @@
+"""The ``mmml`` sweeper: Hydra's basic sweeper over a union of cartesian products.
+
+A comparison table lists its rows as sub-grids, e.g. (``experiments/experiment/fusion_table.yaml``)::
+
+    defaults:
+      - override /hydra/sweeper: mmml
+    hydra:
+      sweeper:
+        params: {data: "avdigits,mfeat", seed: "0,1,2"}      # every row
+        grid:
+          - {model: "fusion/early,fusion/tensor"}
+          - {model: fusion/late, model.net.combine: "mean,product,learned"}
+
+so that the whole table is one ``mmml-run -m experiment=fusion_table`` multirun. The jobs are those of
+:func:`mmml.sweeps.expand` (command-line keys that the grid sets select rows), launched in batches of
+``max_batch_size`` by the configured launcher, as Hydra's basic sweeper does; ``multirun.yaml`` is saved in
+the sweep folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.plugins.sweeper import Sweeper
+from omegaconf import OmegaConf
+
+from mmml.sweeps import expand
+
+
+@dataclass
+class MMMLSweeperConf:
+    """Config of :class:`MMMLSweeper` (``hydra/sweeper=mmml``)."""
+
+    _target_: str = "hydra_plugins.mmml_sweeper.mmml_sweeper.MMMLSweeper"
+    max_batch_size: int | None = None
+    params: dict[str, Any] | None = None
+    grid: list[Any] | None = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="mmml", node=MMMLSweeperConf, provider="mmml")
+
+
+class MMMLSweeper(Sweeper):
+    """A Hydra sweeper whose jobs are the common ``params`` x the union of ``grid``'s sub-grids.
+
+    Args:
+        max_batch_size: jobs handed to the launcher at once (``None``: all).
+        params: ``{key: "a,b,c"}`` swept for every row.
+        grid: list of sub-grids ``{key: "a,b"}``; each row of a sub-grid also takes ``params``.
+    """
+
+    def __init__(self, max_batch_size: int | None = None, params: dict[str, Any] | None = None,
+                 grid: list[dict[str, Any]] | None = None) -> None:
+        super().__init__()
+        if max_batch_size is not None and int(max_batch_size) <= 0:
+            raise ValueError(f"hydra.sweeper.max_batch_size={max_batch_size}; use a positive number or null")
+        self.max_batch_size = max_batch_size
+        self.common = dict(params or {})
+        self.grid = [dict(sub) for sub in (grid or [])]
+        self.hydra_context: Any = None
+        self.config: Any = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        """Keep the context and build the configured launcher (Hydra calls this before :meth:`sweep`)."""
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
+                                                                task_function=task_function, config=config)
+
+    def jobs(self, arguments: list[str]) -> list[list[str]]:
+        """Every job's overrides: :func:`mmml.sweeps.expand` of the params, the grid and the command line."""
+        loader = self.hydra_context.config_loader if self.hydra_context is not None else None
+        return expand(self.common, self.grid, arguments, OverridesParser.create(config_loader=loader))
+
+    def sweep(self, arguments: list[str]) -> Any:
+        """Launch the jobs batch by batch; returns the launcher's results per batch."""
+        jobs = self.jobs(arguments)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        size = int(self.max_batch_size or len(jobs))
+        returns = []
+        for first in range(0, len(jobs), size):
+            batch = jobs[first:first + size]
+            self.validate_batch_is_legal(batch)  # composition errors surface before anything runs
+            results = self.launcher.launch(batch, initial_job_idx=first)
+            for result in results:
+                _ = result.return_value  # re-raises a job's exception, as the basic sweeper does
+            returns.append(results)
+        return returns
