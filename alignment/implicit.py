@@ -26,13 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmml.data.sequences import valid_mask
+from mmml.data.sequences import lengths_of, valid_mask
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import BOS_ID, EOS_ID, PAD_ID
 
 from .acoustic import AcousticEncoder, step_spans
 from .hmm import viterbi
-from .segments import lengths_of, pad_spans, tiling_spans
+from .segments import pad_spans, tiling_spans
 
 __all__ = ["AttentionAligner", "argmax_readout", "monotonic_readout"]
 

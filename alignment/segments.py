@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 
 from mmml.data.digit_sequences import pad_bounds
-from mmml.data.sequences import lengths_of  # re-exported: the aligners read it from here
+from mmml.data.sequences import lengths_of
 
-__all__ = ["cut_segments", "lengths_of", "pad_spans", "tiling_spans", "transcripts", "uniform_spans",
+__all__ = ["cut_segments", "pad_spans", "tiling_spans", "transcripts", "uniform_spans",
            "valid_spans", "warp_spans"]
 
 

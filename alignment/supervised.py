@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmml.data.sequences import lengths_of
 from mmml.data.spec import ModalitySpec
 from mmml.data.synth import LEXICON
 from mmml.data.text import SPECIALS
@@ -41,7 +42,7 @@ from mmml.data.text import SPECIALS
 from .acoustic import AcousticEncoder, step_spans
 from .ctc import ctc_word_alignment
 from .hmm import HMMForcedAligner
-from .segments import cut_segments, lengths_of, pad_spans, tiling_spans, transcripts
+from .segments import cut_segments, pad_spans, tiling_spans, transcripts
 
 __all__ = ["CTCAligner", "HMMAligner", "cepstra"]
 log = logging.getLogger(__name__)

@@ -31,11 +31,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from mmml.data.sequences import lengths_of
 from mmml.io import save_tensors
 from mmml.tasks.base import MMMLTask
 
 from .metrics import alignment_scores
-from .segments import lengths_of, transcripts
+from .segments import transcripts
 
 __all__ = ["EXAMPLE_FILE", "AlignmentTask"]
 EXAMPLE_FILE = "alignment_example.pt"

@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mmml.data.sequences import lengths_of
 from mmml.data.spec import ModalitySpec
 
 from .ctw import CanonicalTimeWarping
 from .dynamic_time_warping import dtw
-from .segments import cut_segments, lengths_of, pad_spans, transcripts, uniform_spans, valid_spans, warp_spans
+from .segments import cut_segments, pad_spans, transcripts, uniform_spans, valid_spans, warp_spans
 from .templates import mean_template, soft_dtw_barycenter
 
 __all__ = ["CTWAligner", "TemplateAligner", "UniformAligner"]

@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from mmml.translation.directions import check_batch, fixed_view, get_direction, lengths_of, target_is_text
+from mmml.translation.directions import check_batch, fixed_view, get_direction, target_is_text
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from torch import Tensor, nn
 from torchaudio.functional import edit_distance
 
 from mmml.coordinated import CCA
+from mmml.data.sequences import lengths_of
 from mmml.data.spec import ModalitySpec
 
 

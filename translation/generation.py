@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from mmml.translation.directions import check_batch, get_direction, lengths_of, target_is_text
+from mmml.translation.directions import check_batch, get_direction, target_is_text
 from mmml.translation.model_based import SourceEncoder
 from torch import Tensor, nn
 
-from mmml.data.sequences import valid_mask
+from mmml.data.sequences import lengths_of, valid_mask
 from mmml.data.spec import ModalitySpec
 
 

@@ -30,10 +30,10 @@ import math
 
 import torch
 import torch.nn.functional as F
-from mmml.translation.directions import Direction, check_batch, get_direction, lengths_of, target_is_text
+from mmml.translation.directions import Direction, check_batch, get_direction, target_is_text
 from torch import Tensor, nn
 
-from mmml.data.sequences import resample, valid_mask
+from mmml.data.sequences import lengths_of, resample, valid_mask
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import BOS_ID, EOS_ID, PAD_ID, SPECIALS
 

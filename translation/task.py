@@ -31,11 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from mmml.translation.directions import lengths_of, mask_tokens, target_is_text
+from mmml.translation.directions import mask_tokens, target_is_text
 from mmml.translation.evaluation import decode, mel_dtw_distance, text_scores
 from mmml.translation.judge import cached_judge
 from torch import Tensor, nn
 
+from mmml.data.sequences import lengths_of
 from mmml.data.text import Vocab
 from mmml.io import write_json
 from mmml.tasks.base import MMMLTask
