@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from hmmlearn.hmm import GaussianHMM
 from scipy.optimize import minimize
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 
@@ -121,7 +122,7 @@ def synchronise(streams: list[Stream | None], widths: list[int] | None = None) -
     return np.concatenate(parts, 2), lengths, np.concatenate(observed, 1)
 
 
-class MultistreamHMM:
+class MultistreamHMM(ClassifierMixin, BaseEstimator):
     """HMM classifier over several streams, fused at the feature or at the decision level.
 
     Args:

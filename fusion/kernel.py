@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from mmml.fusion.views import check_views
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 from torch import Tensor
@@ -162,7 +163,7 @@ def easymkl_weights(kernels: Any, y: Any, lam: float = 0.1, **solver: Any) -> Te
     return eta / eta.sum()
 
 
-class MultipleKernelFusion:
+class MultipleKernelFusion(ClassifierMixin, BaseEstimator):
     """Multiple kernel learning over per-view kernels, then an SVM on the weighted sum of kernels.
 
     Args:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from mmml.fusion.views import check_views
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
@@ -22,7 +22,7 @@ from torch import Tensor
 from mmml.data.sequences import pooled_views
 
 
-class StackedLateFusion:
+class StackedLateFusion(ClassifierMixin, BaseEstimator):
     """Stacking: per-view classifiers, a meta-classifier on their held-out log-probabilities.
 
     Args:

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator, TransformerMixin
 from torch import Tensor
 
 __all__ = ["CCA", "canonical_weights", "correlations", "dcca_correlation", "info_nce",
@@ -147,7 +148,7 @@ def correlations(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x * y).sum(0) / np.where(den > 0, den, 1.0)
 
 
-class CCA:
+class CCA(TransformerMixin, BaseEstimator):
     """Linear CCA in closed form, a scikit-learn-style estimator over two views (cca-zoo's ``Xs`` API).
 
     Hotelling, "Relations between two sets of variates", Biometrika 1936; with ridge ``reg`` on the

@@ -295,7 +295,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         record["device"] = _device_name(trainer)
         record["peak_memory_mb"] = _peak_memory_mb(trainer)
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        write_record(run_dir, record)
+        if trainer is None or trainer.is_global_zero:  # under DDP only rank 0 writes the record
+            write_record(run_dir, record)
     log.info("%s/%s/%s on %s seed %s: %s %s", record["challenge"], record["family"], record["method"],
              record["dataset"], record["seed"], record["status"], _headline(record))
     return record
