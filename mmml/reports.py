@@ -25,6 +25,7 @@ REPORTS: dict[str, str] = {
     "alignment": "mmml.alignment.report",
     "fusion": "mmml.fusion.report",
     "colearning": "mmml.colearning.report",
+    "clip": "mmml.representation.clip_report",  # the survey's state of the art (docs/clip.md)
 }
 
 

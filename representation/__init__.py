@@ -19,6 +19,8 @@ al. 2013), :class:`ContrastiveEmbedding` (CLIP), :class:`RankingEmbedding` (Kiro
 Pieces for reuse: :func:`ranking_loss`, :func:`linear_probe`, :func:`arithmetic_accuracy`; re-exported from
 the core, where they live once: :class:`CCA` (closed-form estimator), :func:`dcca_correlation`,
 :func:`info_nce` (:mod:`mmml.coordinated`), :func:`retrieval_metrics` (:mod:`mmml.metrics.retrieval`).
+CLIP (:mod:`mmml.representation.clip`, free-text captions, :class:`CLIPTask`) with a classifier from label text
+(:class:`ZeroShotClassifier`, :mod:`mmml.representation.zero_shot`); docs/clip.md.
 :class:`RepresentationTask` trains any of them and evaluates it (see :mod:`mmml.representation.task`).
 
 Example (co-learning/translation reuse a coordinated space)::
@@ -30,6 +32,8 @@ Example (co-learning/translation reuse a coordinated space)::
 """
 
 from mmml.representation.base import CoordinatedModel, JointModel, ModalityEncoders, drop_modality
+from mmml.representation.clip import CLIP
+from mmml.representation.clip_task import CLIPTask
 from mmml.representation.coordinated import (
     CanonicalProjection,
     CCAEmbedding,
@@ -42,12 +46,13 @@ from mmml.representation.dbn import RBM, MultimodalDBN
 from mmml.representation.evaluation import arithmetic_accuracy, linear_probe
 from mmml.representation.joint import ConcatJoint, MultimodalAutoencoder, ProductOfExpertsVAE, product_of_experts
 from mmml.representation.task import RepresentationTask
+from mmml.representation.zero_shot import ZeroShotClassifier
 
 from mmml.coordinated import CCA, dcca_correlation, info_nce, whitened_cross_covariance
 from mmml.metrics.retrieval import first_relevant_rank, retrieval_metrics
 
 __all__ = [
-    "CCA", "RBM", "CCAEmbedding", "CanonicalProjection", "ConcatJoint", "ContrastiveEmbedding",
+    "CCA", "CLIP", "CLIPTask", "ZeroShotClassifier", "RBM", "CCAEmbedding", "CanonicalProjection", "ConcatJoint", "ContrastiveEmbedding",
     "CoordinatedModel", "DeepCCA", "JointModel", "ModalityEncoders", "MultimodalAutoencoder", "MultimodalDBN",
     "ProductOfExpertsVAE", "RankingEmbedding", "RepresentationTask", "arithmetic_accuracy",
     "dcca_correlation", "drop_modality", "first_relevant_rank", "info_nce", "linear_probe",

@@ -1,0 +1,60 @@
+"""Effective robustness (Taori et al. 2020) and the CLIP report's statistics, against hand-worked cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import expit
+
+from mmml.representation.clip_report import holm, notes, plots, points, robustness
+from mmml.representation.robustness_fit import effective_robustness, logit_fit, predicted_shift
+
+
+def test_effective_robustness_equals_a_hand_worked_case():
+    # baselines at logits (0, 0) and (2, 1): the line logit(shift) = 0.5 logit(id) + 0
+    line = logit_fit([0.5, expit(2.0)], [0.5, expit(1.0)])
+    assert line == pytest.approx((0.5, 0.0), abs=1e-9)
+    # a model with clean accuracy sigmoid(1) = 0.731059 is predicted sigmoid(0.5) = 0.622459 under shift;
+    # at 0.7 it is 0.7 - 0.622459 = 0.077541 above the line
+    assert predicted_shift(expit(1.0), line) == pytest.approx(0.622459, abs=1e-6)
+    assert effective_robustness(expit(1.0), 0.7, line) == pytest.approx(0.077541, abs=1e-6)
+    with pytest.raises(ValueError, match="two baseline models"):
+        logit_fit([0.5], [0.4])
+
+
+def test_holm_matches_a_hand_worked_case():
+    # sorted p: 0.01 (x3 = 0.03), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04 -> kept monotone at 0.06)
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def _record(family, method, seed, metrics):
+    return {"challenge": "clip", "family": family, "method": method, "dataset": "captioned_digits", "seed": seed,
+            "status": "ok", "metrics": metrics}
+
+
+def _records():
+    out = []
+    for seed in range(5):
+        wobble = 0.01 * seed
+        out.append(_record("supervised", "supervised", seed, {"test/clean/acc": 0.95, "test/noise/acc": 0.5 + wobble}))
+        m = {"test/clean/zeroshot_acc": 0.8 + wobble, "test/noise/zeroshot_acc": 0.7}
+        for i, p in enumerate(("probe", "fewshot1", "fewshot4", "fewshot16")):
+            m[f"test/clean/{p}_acc"] = 0.9 - 0.1 * i
+            m[f"test/noise/{p}_acc"] = 0.45 - 0.05 * i + wobble
+        out.append(_record("contrastive", "clip_transformer", seed, m))
+    return out
+
+
+def test_the_report_fits_each_seed_and_states_verdicts_from_paired_tests(tmp_path):
+    recs = _records()
+    pts = points(recs)["captioned_digits"]
+    assert pts[0]["supervised"] == (0.95, 0.5) and pts[0]["clip_transformer:zeroshot"] == (0.8, 0.7)
+    er = robustness(pts)["clip_transformer:zeroshot"]
+    base = [v for k, v in pts[2].items() if not k.endswith("zeroshot")]
+    line = logit_fit([b[0] for b in base], [b[1] for b in base])
+    assert er[2][0] == pytest.approx(0.7 - predicted_shift(0.82, line))
+    text = notes(recs)
+    assert "more effectively robust" in text and "below the supervised model" in text
+    assert "above chance by 0.720" in text
+    assert [p.name for p in plots(recs, tmp_path)] == ["clip_robustness_captioned_digits.png"]
+    assert np.isfinite(er[0][0])
