@@ -52,7 +52,8 @@ from mmml.coordinated import CCA, dcca_correlation, info_nce, whitened_cross_cov
 from mmml.metrics.retrieval import first_relevant_rank, retrieval_metrics
 
 __all__ = [
-    "CCA", "CLIP", "CLIPTask", "ZeroShotClassifier", "RBM", "CCAEmbedding", "CanonicalProjection", "ConcatJoint", "ContrastiveEmbedding",
+    "CCA", "CLIP", "CLIPTask", "ZeroShotClassifier", "RBM", "CCAEmbedding", "CanonicalProjection", "ConcatJoint",
+    "ContrastiveEmbedding",
     "CoordinatedModel", "DeepCCA", "JointModel", "ModalityEncoders", "MultimodalAutoencoder", "MultimodalDBN",
     "ProductOfExpertsVAE", "RankingEmbedding", "RepresentationTask", "arithmetic_accuracy",
     "dcca_correlation", "drop_modality", "first_relevant_rank", "info_nce", "linear_probe",

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mmml.representation.robustness_fit import effective_robustness, logit_fit, predicted_shift
 from scipy import stats
 
 from mmml.io import atomic_write
-from mmml.representation.robustness_fit import effective_robustness, logit_fit, predicted_shift
 
 #: the survey overview's metric, per family
 HEADLINE = {"contrastive": "test/clean/zeroshot_acc", "supervised": "test/clean/acc"}
@@ -116,7 +116,8 @@ def notes(records: Sequence[dict[str, Any]]) -> str:
         rows = sorted({r["method"] for r in mine if r.get("dataset") == data and r.get("family") == "contrastive"})
         sup = _by_seed(mine, data, "supervised", "test/clean/acc")
         lines += [f"### CLIP on {data}", "", "| row | zero-shot (clean) | 95% CI (seeds) | chance | supervised | "
-                  "difference | t-test p (Holm) | Wilcoxon p (Holm) | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+                  "difference | t-test p (Holm) | Wilcoxon p (Holm) | verdict |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         tests = []
         for row in rows:
             zs = _by_seed(mine, data, row, "test/clean/zeroshot_acc")

@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from mmml.representation.zero_shot import ZeroShotClassifier
 from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from mmml.metrics.retrieval import retrieval_metrics
-from mmml.representation.zero_shot import ZeroShotClassifier
 from mmml.tasks.base import MMMLTask
 
 UNLABELLED_DROP = ("label", "label_present")

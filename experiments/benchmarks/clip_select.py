@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from mmml.representation import CLIP, CLIPTask, ZeroShotClassifier
+from mmml.representation.clip_task import without_labels
 
 from mmml.data.captioned import CaptionedDigits
 from mmml.io import atomic_write
-from mmml.representation import CLIP, CLIPTask, ZeroShotClassifier
-from mmml.representation.clip_task import without_labels
 
 
 class ValidationProbe(pl.Callback):

@@ -204,7 +204,10 @@ def compose_captions(digits: Sequence[int], props: Sequence[Mapping[str, str]], 
     out = []
     for i, (d, p) in enumerate(zip(digits, props, strict=True)):
         rng = np.random.default_rng([seed, i])
-        pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
+
+        def pick(options: Sequence, rng: np.random.Generator = rng):
+            return options[int(rng.integers(len(options)))]
+
         adjs = [pick(grammar.adjectives[k][b]) for k, b in p.items()
                 if b in grammar.adjectives.get(k, {}) and rng.random() < 0.5][:2]
         tails = [grammar.tails[k][b] for k, b in p.items() if b in grammar.tails.get(k, {})]

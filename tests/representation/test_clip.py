@@ -8,12 +8,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-
-from mmml.data.captioned import CaptionedDigits
-from mmml.data.spec import ModalitySpec
 from mmml.representation import CLIP, CLIPTask, ZeroShotClassifier
 from mmml.representation.clip_task import few_shot_indices, without_labels
 from mmml.representation.zero_shot import ensemble_weights, text_embedder
+
+from mmml.data.captioned import CaptionedDigits
+from mmml.data.spec import ModalitySpec
 from mmml.text_encoders import CBOWTextEncoder, TransformerTextEncoder
 
 VOCAB = ("<pad>", "<unk>", "<bos>", "<eos>", "a", "b", "c", "d")
@@ -84,6 +84,7 @@ def test_text_encoders_read_only_the_valid_tokens():
 
 def test_text_embedder_turns_any_coordinated_model_into_a_classifier():
     from mmml.representation import ContrastiveEmbedding
+
     from mmml.tokenizer import WordTokenizer
 
     tok = WordTokenizer(["a", "b", "c"], max_length=6)

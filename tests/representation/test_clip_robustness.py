@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.special import expit
-
 from mmml.representation.clip_report import holm, notes, plots, points, robustness
 from mmml.representation.robustness_fit import effective_robustness, logit_fit, predicted_shift
+from scipy.special import expit
 
 
 def test_effective_robustness_equals_a_hand_worked_case():
