@@ -13,6 +13,10 @@ labels. Per test condition (``test/<condition>/<name>``), from the frozen model:
 - ``text2<modality>_R@K``, ``..._medr``: retrieval of each caption's own example from its free
   text (instance relevance); ``text2<modality>_class_R@1``: the top example shows the same digit.
 
+Each validation epoch logs ``val/zeroshot_acc`` (:attr:`CLIPTask.monitor`), zero-shot accuracy on the whole
+validation split from the current weights, so that best-epoch selection can read the headline on
+validation, never on test.
+
 Probes are fitted on clean (in-distribution) features and scored on shifted ones, the protocol of
 effective robustness (Taori et al. 2020; :mod:`mmml.representation.robustness_fit`). :meth:`evaluate`
 works on whole collected splits, so it serves any split the base task collects.
@@ -75,6 +79,9 @@ class CLIPTask(MMMLTask):
 
     method_needs = ("embed_input", "embed_tokens", "encode_text")
     method_learns = True
+    #: the validation metric best-epoch selection reads (logged every validation epoch), and its direction
+    monitor = "val/zeroshot_acc"
+    monitor_mode = "max"
 
     def __init__(self, net: nn.Module, class_names: Sequence[str], prompts: Sequence[str] | None = None,
                  shots: Sequence[int] = (1, 4, 16), probe_Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
@@ -91,17 +98,38 @@ class CLIPTask(MMMLTask):
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, None]:
         return self.net.loss(without_labels(batch)), None
 
+    # ---- validation: the headline on the validation split ---------------------------------------
+    def zero_shot_accuracy(self, split: dict[str, Tensor]) -> float:
+        """Zero-shot accuracy (prompt-ensembled classifier from label text) of the current weights on ``split``."""
+        prompts = self.prompts or list(self.trainer.datamodule.grammar.prompts)
+        was = self.net.training
+        self.net.eval()
+        with torch.no_grad():
+            clf = ZeroShotClassifier(self.net.encode_text, self.class_names, prompts)
+            pred = clf(self._embed(split)).argmax(1)
+        self.net.train(was)
+        return float((pred == split["label"].to(pred.device)).double().mean())
+
+    def on_validation_epoch_end(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "split"):
+            return
+        self.log(self.monitor, self.zero_shot_accuracy(dm.split("val")), prog_bar=True, sync_dist=False)
+
     # ---- frozen-model pieces, built once per test (or validation) pass ---------------------------
     def on_test_start(self) -> None:
         super().on_test_start()
         self._frozen = None
 
-    def _embed_split(self, split: dict[str, Tensor]) -> np.ndarray:
+    def _embed(self, split: dict[str, Tensor]) -> Tensor:
         n = len(split["label"])
         with torch.no_grad():
             parts = [self.net.embed_input({k: v[i:i + self.eval_chunk] for k, v in split.items()})
                      for i in range(0, n, self.eval_chunk)]
-        return torch.cat(parts).double().cpu().numpy()
+        return torch.cat(parts)
+
+    def _embed_split(self, split: dict[str, Tensor]) -> np.ndarray:
+        return self._embed(split).double().cpu().numpy()
 
     def frozen(self) -> dict[str, Any]:
         """The zero-shot classifiers and the probes (C chosen on validation) of the current weights."""

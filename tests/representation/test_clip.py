@@ -109,7 +109,7 @@ def _train(dm: CaptionedDigits, epochs: int = 2) -> CLIPTask:
 
 @pytest.mark.slow
 def test_pretraining_is_bit_identical_when_the_labels_are_shuffled():
-    states = []
+    states, labels = [], []
     for shuffle in (False, True):
         dm = CaptionedDigits(cache=False, batch_size=128, seed=0)
         dm.setup()
@@ -117,8 +117,13 @@ def test_pretraining_is_bit_identical_when_the_labels_are_shuffled():
             for split in dm.splits.values():
                 split["label"] = split["label"][torch.randperm(len(split["label"]))]
         states.append(_train(dm).net.state_dict())
+        labels.append(dm.split("train")["label"].clone())
+    assert not torch.equal(labels[0], labels[1])  # the shuffle reached the split the trainer read
     assert states[0].keys() == states[1].keys()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    pl.seed_everything(0, workers=True)
+    untrained = CLIP(dm.specs, dim=8, width=16, text_options={"layers": 1, "heads": 2}).state_dict()
+    assert not all(torch.equal(untrained[k], states[0][k]) for k in untrained)  # training did move the weights
     assert "label" not in without_labels({"label": torch.zeros(1), "image": torch.zeros(1)})
 
 
@@ -126,6 +131,14 @@ def test_pretraining_is_bit_identical_when_the_labels_are_shuffled():
 def test_clip_task_reports_zero_shot_probes_and_retrieval_under_every_shift():
     dm = CaptionedDigits(cache=False, batch_size=128, test_conditions=["clean", "image:rotate@30"])
     task = _train(dm, epochs=3)
+    # the headline is logged on validation every epoch: zero-shot accuracy of the final weights on the val split
+    val = dm.split("val")
+    task.net.eval()
+    with torch.no_grad():
+        clf = ZeroShotClassifier(task.net.encode_text, dm.class_names, dm.grammar.prompts)
+        by_hand = float((clf(task.net.embed_input(val)).argmax(1) == val["label"]).double().mean())
+    assert float(task.trainer_.callback_metrics["val/zeroshot_acc"]) == pytest.approx(by_hand, abs=1e-6)
+    assert task.monitor == "val/zeroshot_acc" and task.monitor_mode == "max"
     task.trainer_.test(task, datamodule=dm, verbose=False)
     r = task.test_results
     for cond in ("clean", "image_rotate30"):
