@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -26,3 +27,14 @@ class AtomicLastCheckpoint(ModelCheckpoint):
             os.replace(tmp, filepath)
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved = filepath
+
+
+def monitored(task: Any = None) -> tuple[str, str]:
+    """``(monitor, mode)`` for a callback left with ``monitor: null``: the task's own validation metric and its
+    direction (``MMMLTask.monitor``, ``MMMLTask.mode``), else ``("val/loss", "min")``."""
+    monitor = getattr(task, "monitor", None) or "val/loss"
+    mode = getattr(task, "mode", None) or ("min" if monitor == "val/loss" else None)
+    if mode not in ("min", "max"):
+        raise ValueError(f"{type(task).__name__}.monitor={monitor!r} comes with mode={mode!r}; the task must say "
+                         "whether its monitored metric is better low ('min') or high ('max')")
+    return monitor, mode

@@ -22,6 +22,10 @@ PACKAGES = ("mmml", "torch", "torchaudio", "pytorch-lightning", "torchmetrics", 
 # overrides that do not define a table row (everything else that varies does)
 NOT_A_SETTING = ("seed", "model", "data", "experiment", "trainer", "resume", "hydra", "run_dir", "quick",
                  "catch_errors", "threads", "skip_missing_data")
+# keys of how a run is watched and kept (loggers, callbacks, trainer plumbing), with their sub-keys: never a setting
+PLUMBING = ("logger", "callbacks", "trainer.logger", "trainer.callbacks", "trainer.enable_progress_bar",
+            "trainer.enable_model_summary", "trainer.log_every_n_steps", "trainer.enable_checkpointing",
+            "trainer.default_root_dir")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -73,6 +77,7 @@ def setting_of(overrides: Iterable[str], exclude: Iterable[str] = ()) -> str:
     for o in overrides:
         key = o.split("=", 1)[0].lstrip("+~")
         if key in NOT_A_SETTING or key in exclude or key.startswith(("hydra.", "hydra/")) or \
+                any(key == p or key.startswith(p + ".") for p in PLUMBING) or \
                 key in ("data.root", "data.cache_dir", "data.device"):
             continue
         keep.append(o.lstrip("+"))

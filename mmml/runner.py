@@ -1,36 +1,38 @@
-"""``mmml-run``: the Hydra runner. One job = seed, build data, method and task, fit, test, write a record.
+"""``mmml-run``'s jobs: one job = seed, build data, method and task, fit, test, write a record.
 
-``run(cfg)`` is a plain importable function; :func:`main` only wraps it with ``@hydra.main``. A job
-that raises is recorded with ``status: failed`` and its error, and does not stop a multirun. A job
-started with ``+resume=true`` whose run folder already holds an ``ok`` record with the same
-overrides is skipped, and an unfinished one resumes from its last checkpoint.
+``run(cfg)`` is a plain importable function; the console script (:func:`mmml.cli.main`) checks the config
+choices before this module (and torch) is imported, and hands each Hydra job to it. A job that raises is
+recorded with ``status: failed`` and its error, and does not stop a multirun; ``mmml-run`` then exits
+non-zero. A job started with ``resume=true`` in the run folder of before (``run_dir=...``, or
+``hydra.sweep.dir=...`` for a multirun) whose folder already holds an ``ok`` record with the same overrides
+is skipped, and an unfinished one resumes from its last checkpoint.
 
 Methods plug in through configs only: ``model.net`` builds the method and ``model.task`` the
 LightningModule that trains it. Both receive, among ``specs``, ``num_classes``, ``class_names``,
 ``datamodule`` and ``target_type``, whichever their constructor accepts, so no config repeats a dimension.
+Loggers (``logger=csv``) and callbacks (``callbacks=[checkpoint,early_stopping]``) are config groups too.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import logging
 import os
+import platform
 import resource
-import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from mmml.checkpoint import AtomicLastCheckpoint
+from mmml.checkpoint import AtomicLastCheckpoint, monitored
+from mmml.cli import GROUPS, available, choice_errors  # noqa: F401 - kept importable from here
 from mmml.data.labels import check_fraction
 from mmml.data.roots import MissingDataError
 from mmml.data.targets import check_supported
@@ -39,6 +41,7 @@ from mmml.results import RECORD, cpu_name, git_revision, package_versions, read_
 from mmml.tasks.base import MMMLTask
 
 log = logging.getLogger("mmml.run")
+SCHEMA_VERSION = 2  # result.json: 2 adds schema_version, best_val, protocol, python/CUDA/cuDNN versions
 INJECTABLE = ("specs", "num_classes", "class_names", "datamodule", "target_type")
 
 
@@ -101,14 +104,16 @@ def _check_moved_task_keys(cfg: DictConfig) -> None:
                              "config (see docs/new-method.md)")
 
 
-def trainer_config(cfg: DictConfig, task: Any = None) -> DictConfig:
+def trainer_config(cfg: DictConfig, task: Any = None, overrides: list[str] | None = None) -> DictConfig:
     """``cfg.trainer`` (without ``callbacks``) with the method's own ``model.trainer`` settings over it.
 
     A model config may set trainer keys for its method, ``model.trainer: {max_epochs: 15, gradient_clip_val:
     1.0}``, so that a sweep over several methods keeps each one's budget. ``max_epochs`` is the smaller of
     the two: ``trainer.max_epochs`` stays the ceiling of the run, so ``trainer.max_epochs=1`` still makes every
-    method quick. Gradient clipping is left out for a task that does not train by gradient (``task``'s
-    ``training_mode``), which Lightning would refuse under manual optimisation.
+    method quick. Any other trainer key set on the command line (``overrides``, by default the Hydra job's:
+    ``trainer.gradient_clip_val=0.5``) wins over the method's. Gradient clipping is left out for a task that
+    does not train by gradient (``task``'s ``training_mode``), which Lightning would refuse under manual
+    optimisation.
 
     Examples:
         >>> cfg = OmegaConf.create({"trainer": {"max_epochs": 30, "accelerator": "cpu"},
@@ -117,15 +122,22 @@ def trainer_config(cfg: DictConfig, task: Any = None) -> DictConfig:
         {'max_epochs': 15, 'accelerator': 'cpu', 'gradient_clip_val': 1.0}
         >>> trainer_config(OmegaConf.merge(cfg, {"trainer": {"max_epochs": 2}})).max_epochs
         2
+        >>> trainer_config(OmegaConf.merge(cfg, {"trainer": {"gradient_clip_val": 0.5}}),
+        ...                overrides=["trainer.gradient_clip_val=0.5"]).gradient_clip_val
+        0.5
     """
     node = OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "callbacks"])
     own = OmegaConf.select(cfg, "model.trainer")
+    typed = {o.lstrip("+~").split("=", 1)[0] for o in (_overrides() if overrides is None else overrides)}
     with open_dict(node):
         for key, value in (own or {}).items():
             if key == "callbacks":
-                raise ValueError("model.trainer sets callbacks; callbacks are the run's, set trainer.callbacks")
+                raise ValueError("model.trainer sets callbacks; callbacks are the run's, choose them with "
+                                 "callbacks=... (experiments/callbacks/)")
             if key == "max_epochs" and value is not None and node.get("max_epochs") is not None:
                 value = min(int(value), int(node.max_epochs))
+            elif f"trainer.{key}" in typed:
+                continue
             node[key] = value
         mode = getattr(task, "training_mode", None)
         if mode is not None and not mode.gradient and node.get("gradient_clip_val"):
@@ -135,12 +147,70 @@ def trainer_config(cfg: DictConfig, task: Any = None) -> DictConfig:
     return node
 
 
+def _nodes(group: Any, name: str) -> list[tuple[str, DictConfig]]:
+    """``(name, node)`` of each item of a ``logger``/``callbacks`` group: a dict of named nodes (the config
+    groups), a list of nodes (``trainer.callbacks``), or nothing."""
+    if group is None or group is False:
+        return []
+    items = list(group.items()) if isinstance(group, DictConfig) else list(enumerate(group))
+    out = []
+    for key, node in items:
+        if node is None:
+            continue
+        if not isinstance(node, DictConfig) or "_target_" not in node:
+            raise ValueError(f"{name}.{key} is not a config with a _target_; choose from "
+                             f"experiments/{name.split('.')[-1]}/ ({name}=...)")
+        out.append((f"{name}.{key}", node))
+    return out
+
+
+def _build_with(node: DictConfig, **defaults: Any) -> Any:
+    """Instantiate ``node``, filling each of ``defaults`` that its constructor accepts and the node leaves null."""
+    params = inspect.signature(get_class(node._target_)).parameters
+    fill = {k: v for k, v in defaults.items() if k in params and node.get(k) is None}
+    return instantiate(node, _convert_="all", **fill)
+
+
+def make_loggers(cfg: DictConfig, run_dir: Path) -> list[Any]:
+    """The loggers of the ``logger`` group (``logger=csv``, ``logger=[csv,tensorboard]``), writing under ``run_dir``."""
+    loggers = []
+    for key, node in _nodes(cfg.get("logger"), "logger"):
+        try:
+            loggers.append(_build_with(node, save_dir=str(run_dir)))
+        except ModuleNotFoundError as err:
+            raise ModuleNotFoundError(f"{key} ({node._target_}) needs a package that is not installed: {err}; "
+                                      f"install it, or choose another logger (experiments/logger/)") from err
+    return loggers
+
+
+def make_callbacks(cfg: DictConfig, run_dir: Path, task: Any = None) -> list[Any]:
+    """The run's callbacks: ``checkpoints/last.ckpt`` (always, for ``resume=true``), then those of the ``callbacks``
+    group and of ``trainer.callbacks``. A null ``monitor``/``mode`` is the task's own (:func:`monitored`)."""
+    monitor, mode = monitored(task)
+    callbacks = [AtomicLastCheckpoint(run_dir / "checkpoints")]
+    nodes = _nodes(cfg.get("callbacks"), "callbacks") + _nodes(cfg.trainer.get("callbacks"), "trainer.callbacks")
+    for _, node in nodes:
+        callbacks.append(_build_with(node, monitor=monitor, mode=mode, dirpath=str(run_dir / "checkpoints")))
+    return callbacks
+
+
 def make_trainer(cfg: DictConfig, run_dir: Path, task: Any = None) -> pl.Trainer:
-    """The Lightning trainer of :func:`trainer_config`, writing checkpoints (``last.ckpt``) under ``run_dir``."""
-    ckpt = AtomicLastCheckpoint(run_dir / "checkpoints")
-    callbacks = [ckpt] + [instantiate(c) for c in cfg.trainer.get("callbacks", []) or []]
+    """The Lightning trainer of :func:`trainer_config`, with the run's loggers and callbacks, writing checkpoints
+    (``last.ckpt``) and logs under ``run_dir``."""
+    from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
+
+    callbacks = make_callbacks(cfg, run_dir, task)
+    loggers = make_loggers(cfg, run_dir)
     node = trainer_config(cfg, task)
-    return instantiate(node, default_root_dir=str(run_dir), callbacks=callbacks, _convert_="all")
+    extra: dict[str, Any] = {}
+    if loggers:
+        extra["logger"] = loggers
+    if any(isinstance(c, LearningRateMonitor) for c in callbacks) and not (loggers or node.get("logger")):
+        raise ValueError("callbacks=lr_monitor logs the learning rate to a logger, and the run has none; "
+                         "add one, e.g. logger=csv")
+    if any(isinstance(c, ProgressBar) for c in callbacks):
+        extra["enable_progress_bar"] = True
+    return instantiate(node, default_root_dir=str(run_dir), callbacks=callbacks, _convert_="all", **extra)
 
 
 def _choices() -> dict[str, str]:
@@ -217,6 +287,23 @@ def _peak_memory_mb(trainer: pl.Trainer | None) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak RSS (KiB on Linux)
 
 
+def versions() -> dict[str, Any]:
+    """Package versions (:func:`mmml.results.package_versions`) with Python's, and the CUDA and cuDNN that torch
+    was built with (None on a CPU build)."""
+    out: dict[str, Any] = package_versions()
+    out["python"] = platform.python_version()
+    out["cuda"] = torch.version.cuda
+    out["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return out
+
+
+def set_process_options(cfg: DictConfig) -> None:
+    """Per-process torch settings: CPU threads (``threads``) and float32 matmul precision (TF32 on GPUs)."""
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    torch.set_float32_matmul_precision("high")
+
+
 def n_parameters(task: Any) -> int:
     """Trainable parameters of a torch method; an estimator reports its own ``n_params_`` if it has one."""
     est = getattr(task, "estimator", None)
@@ -233,28 +320,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     model = cfg.get("model") or {}
     named_by = _grid_keys() | (row_keys(cfg) if cfg.get("model") else set())  # not settings: they name the row
     record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "challenge": model.get("challenge"), "family": model.get("family"), "method": _safe(model, "method"),
         "paper": _safe(model, "paper"), "dataset": _choices().get("data"), "config_name": _choices().get("model"),
         "seed": cfg.get("seed"),
         "setting": setting_of(overrides, named_by), "overrides": overrides, "status": "running", "error": None,
         "metrics": {}, "n_params": None, "fit_seconds": None, "test_seconds": None, "peak_memory_mb": None,
-        "device": None, "versions": package_versions(), "git_revision": git_revision(),
+        "best_val": None, "protocol": None,
+        "device": None, "versions": versions(), "git_revision": git_revision(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     previous = read_record(run_dir / RECORD) if (run_dir / RECORD).exists() else None
-    if cfg.get("resume") and previous and previous.get("status") == "ok" and \
-            _identity(previous.get("overrides") or []) == _identity(overrides):
+    same_job = previous is None or _identity(previous.get("overrides") or []) == _identity(overrides)
+    if cfg.get("resume") and previous and previous.get("status") == "ok" and same_job:
         log.info("resume: %s already holds an ok record; skipped", run_dir)
         return previous
     trainer = None
     try:
+        set_process_options(cfg)  # here, not in the entry point, so that launcher workers get them too
         record["config"] = OmegaConf.to_container(cfg, resolve=False)
         check_config(cfg)
-        if cfg.get("threads"):
-            torch.set_num_threads(int(cfg.threads))
         pl.seed_everything(int(cfg.seed), workers=True)
         datamodule = instantiate(cfg.data, _convert_="all")
         record["dataset"] = datamodule.name
+        record["protocol"] = getattr(datamodule, "protocol", None)
         check_data(cfg, datamodule)  # before anything of the model is resolved or built
         record["config"] = OmegaConf.to_container(cfg, resolve=True)
         record["method"], record["paper"] = model.get("method"), model.get("paper")
@@ -266,7 +355,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                             "derive the task from MMMLTask (see docs/new-method.md)")
         trainer = make_trainer(cfg, run_dir, task)
         last = run_dir / "checkpoints" / "last.ckpt"
-        ckpt_path = str(last) if cfg.get("resume") and last.exists() else None
+        ckpt_path = str(last) if cfg.get("resume") and last.exists() and same_job else None
+        if cfg.get("resume") and last.exists() and not same_job:
+            log.warning("resume: %s holds another job's checkpoint (its record's overrides differ); starting afresh",
+                        run_dir)
         start = time.perf_counter()
         # checkpoints are read back without unpickling arbitrary objects
         trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -276,6 +368,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         record["test_seconds"] = time.perf_counter() - start
         record["test_examples"] = len(datamodule.split("test")["label"]) * len(datamodule.conditions)
         record["metrics"] = dict(task.test_results)
+        record["best_val"] = getattr(task, "best_val", None)
+        record["protocol"] = getattr(datamodule, "protocol", record["protocol"])  # complete once set up
         record["n_params"] = n_parameters(task)
         record["status"] = "ok"
     except MissingDataError as err:
@@ -307,39 +401,11 @@ def _headline(record: dict[str, Any]) -> str:
     return " ".join(items[:4])
 
 
-@hydra.main(version_base="1.3", config_path="pkg://mmml.experiments", config_name="config")
-def _hydra_entry(cfg: DictConfig) -> None:
-    run(cfg)
-
-
-GROUPS = ("data", "model", "trainer", "experiment")
-
-
-def available(group: str) -> list[str]:
-    """Config choices of a group shipped in ``experiments/`` (``model`` -> ``fusion/early``, ...)."""
-    root = Path(importlib.util.find_spec("mmml.experiments").origin).parent / group
-    return sorted(str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml"))
-
-
-def check_choices(argv: list[str]) -> None:
-    """Exit with the list of choices when an override names a config that does not exist."""
-    for arg in argv:
-        key, _, value = arg.lstrip("+").partition("=")
-        if key not in GROUPS or not value:
-            continue
-        choices = available(key)
-        values = value.removeprefix("glob(").removesuffix(")").split(",") if not value.startswith("glob(") else []
-        unknown = [v for v in values if v and v != "null" and v not in choices]
-        if unknown:
-            sys.exit(f"mmml-run: {key}={','.join(unknown)} does not exist. Available options for {key}: "
-                     f"{', '.join(choices)}")
-
-
 def main() -> None:
-    """Console entry point ``mmml-run``."""
-    check_choices(sys.argv[1:])
-    torch.set_float32_matmul_precision("high")
-    _hydra_entry()
+    """``python -m mmml.runner``: the same as the console script ``mmml-run`` (:func:`mmml.cli.main`)."""
+    from mmml.cli import main as cli_main
+
+    cli_main()
 
 
 if __name__ == "__main__":
