@@ -13,9 +13,9 @@ labels. Per test condition (``test/<condition>/<name>``), from the frozen model:
 - ``text2<modality>_R@K``, ``..._medr``: retrieval of each caption's own example from its free
   text (instance relevance); ``text2<modality>_class_R@1``: the top example shows the same digit.
 
-Each validation epoch logs ``val/zeroshot_acc`` (:attr:`CLIPTask.monitor`), zero-shot accuracy on the whole
-validation split from the current weights, so that best-epoch selection can read the headline on
-validation, never on test.
+Each validation epoch logs ``val/zeroshot_acc`` (:meth:`CLIPTask.default_monitor`), zero-shot accuracy on
+the whole validation split from the current weights, so that best-epoch selection reads the headline on
+validation, never on test (the probes are fitted at test time only).
 
 Probes are fitted on clean (in-distribution) features and scored on shifted ones, the protocol of
 effective robustness (Taori et al. 2020; :mod:`mmml.representation.robustness_fit`). :meth:`evaluate`
@@ -79,9 +79,8 @@ class CLIPTask(MMMLTask):
 
     method_needs = ("embed_input", "embed_tokens", "encode_text")
     method_learns = True
-    #: the validation metric best-epoch selection reads (logged every validation epoch), and its direction
-    monitor = "val/zeroshot_acc"
-    monitor_mode = "max"
+    #: the headline, logged on validation as ``val/<VAL_HEADLINE>`` (higher is better)
+    VAL_HEADLINE = "zeroshot_acc"
 
     def __init__(self, net: nn.Module, class_names: Sequence[str], prompts: Sequence[str] | None = None,
                  shots: Sequence[int] = (1, 4, 16), probe_Cs: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0),
@@ -110,11 +109,18 @@ class CLIPTask(MMMLTask):
         self.net.train(was)
         return float((pred == split["label"].to(pred.device)).double().mean())
 
+    def default_monitor(self) -> str:
+        """The validation metric that selects the tested weights: zero-shot accuracy, ``val/zeroshot_acc``."""
+        return f"val/{self.VAL_HEADLINE}"
+
     def on_validation_epoch_end(self) -> None:
+        if hasattr(MMMLTask, "default_monitor"):  # a base task that validates through test_condition_step/evaluate
+            super().on_validation_epoch_end()
+            return
         dm = getattr(self.trainer, "datamodule", None)
         if dm is None or not hasattr(dm, "split"):
             return
-        self.log(self.monitor, self.zero_shot_accuracy(dm.split("val")), prog_bar=True, sync_dist=False)
+        self.log(self.default_monitor(), self.zero_shot_accuracy(dm.split("val")), prog_bar=True, sync_dist=False)
 
     # ---- frozen-model pieces, built once per test (or validation) pass ---------------------------
     def on_test_start(self) -> None:
@@ -163,8 +169,16 @@ class CLIPTask(MMMLTask):
                      label=batch["label"])
 
     def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
-        parts = self.frozen()
         x, text, y = collected["x"], collected["text"], collected["label"]
+        if condition == "val":  # validation: the headline only, from the current weights (no probe is fitted)
+            prompts = self.prompts or list(self.trainer.datamodule.grammar.prompts)
+            was = self.net.training
+            self.net.eval()
+            with torch.no_grad():
+                clf = ZeroShotClassifier(self.net.encode_text, self.class_names, prompts)
+            self.net.train(was)
+            return {self.VAL_HEADLINE: float((clf(x).argmax(1) == y).double().mean())}
+        parts = self.frozen()
         out: dict[str, float] = {"chance": 1.0 / len(self.class_names)}
         for name in ("zeroshot", "zeroshot_single"):
             hits = int((parts[name](x).argmax(1) == y).sum())

@@ -138,7 +138,10 @@ def test_clip_task_reports_zero_shot_probes_and_retrieval_under_every_shift():
         clf = ZeroShotClassifier(task.net.encode_text, dm.class_names, dm.grammar.prompts)
         by_hand = float((clf(task.net.embed_input(val)).argmax(1) == val["label"]).double().mean())
     assert float(task.trainer_.callback_metrics["val/zeroshot_acc"]) == pytest.approx(by_hand, abs=1e-6)
-    assert task.monitor == "val/zeroshot_acc" and task.monitor_mode == "max"
+    assert task.default_monitor() == "val/zeroshot_acc"
+    collected = {"x": task.net.embed_input(val).detach(), "text": torch.zeros(len(val["label"]), 1),
+                 "label": val["label"]}
+    assert task.evaluate("val", collected) == {"zeroshot_acc": pytest.approx(by_hand, abs=1e-9)}
     task.trainer_.test(task, datamodule=dm, verbose=False)
     r = task.test_results
     for cond in ("clean", "image_rotate30"):
