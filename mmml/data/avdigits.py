@@ -27,25 +27,45 @@ CHAR_VOCAB = Vocab(sorted({c for w in DIGIT_WORDS_EN + DIGIT_WORDS_FR for c in w
 MAX_WORD = max(len(w) for w in DIGIT_WORDS_EN + DIGIT_WORDS_FR)
 
 
-def degraded_digit_images(energy_removed: float, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def degraded_digit_images(energy_removed: float, noise: float, seed: int, fit: np.ndarray | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits in [0, 1], with the leading principal components holding
     ``energy_removed`` of the variance projected out, plus Gaussian noise of std ``noise``.
 
+    The principal components (and the mean) are fitted on the images ``fit`` (indices or a boolean mask:
+    the training pool, so that no held-out image shapes the degradation; ``None``: every image).
+
     Returns ``(images (N, 8, 8) float32, labels (N,) int64)``.
     """
-    if not 0.0 <= energy_removed < 1.0:
-        raise ValueError(f"image_energy_removed={energy_removed}; use a fraction in [0, 1)")
     digits = load_digits()
-    x = digits.data.astype(np.float64) / 16.0
-    if energy_removed > 0:
-        centred = x - x.mean(0)
-        _, s, vt = np.linalg.svd(centred, full_matrices=False)
-        share = np.cumsum(s**2) / np.sum(s**2)
-        k = int(np.searchsorted(share, energy_removed) + 1)
-        x = x - centred @ vt[:k].T @ vt[:k]
+    x = remove_leading_components(digits.data.astype(np.float64) / 16.0, energy_removed, fit)
     rng = np.random.default_rng(seed)
     x = x + noise * rng.standard_normal(x.shape)
     return x.reshape(-1, 8, 8).astype(np.float32), digits.target.astype(np.int64)
+
+
+def remove_leading_components(x: np.ndarray, energy_removed: float, fit: np.ndarray | None = None) -> np.ndarray:
+    """``x`` minus its projection on the fewest leading principal components of ``x[fit]`` that hold
+    ``energy_removed`` of ``x[fit]``'s variance (PCA by SVD of the centred ``x[fit]``; Vielzeuf et al.
+    2018 remove PCA energy from MNIST the same way)."""
+    mean, basis = leading_components(x if fit is None else x[np.asarray(fit)], energy_removed)
+    return x - (x - mean) @ basis.T @ basis
+
+
+def leading_components(ref: np.ndarray, energy_removed: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(D,)`` and the fewest leading principal axes ``(k, D)`` of ``ref`` holding ``energy_removed``
+    of its variance (``k = 0`` when nothing is removed)."""
+    if not 0.0 <= energy_removed < 1.0:
+        raise ValueError(f"image_energy_removed={energy_removed}; use a fraction in [0, 1)")
+    if len(ref) < 2:
+        raise ValueError(f"the PCA of the image degradation needs at least 2 training images, got {len(ref)}")
+    mean = ref.mean(0)
+    if energy_removed == 0:
+        return mean, np.zeros((0, ref.shape[1]))
+    _, s, vt = np.linalg.svd(ref - mean, full_matrices=False)
+    share = np.cumsum(s**2) / np.sum(s**2)
+    k = int(np.searchsorted(share, energy_removed) + 1)
+    return mean, vt[:k]
 
 
 def spoken_digits(labels: np.ndarray, snr_db: float | None, seed: int, sample_rate: int = 8000) -> list[np.ndarray]:
@@ -118,7 +138,7 @@ class AVDigits(MultimodalDataModule):
         self.data_seed = int(data_seed)
 
     def params(self) -> dict[str, Any]:
-        return {"energy": self.image_energy_removed, "image_noise": self.image_noise, "snr": self.snr_db,
+        return {"images": "clean, degraded after the split", "snr": self.snr_db,
                 "text_noise": self.text_noise, "logmel": self.logmel.__dict__, "seed": self.data_seed,
                 "synth": source_fingerprint("mmml.data.synth", "mmml.data.phones")}
 
@@ -133,7 +153,7 @@ class AVDigits(MultimodalDataModule):
         return specs, DIGIT_WORDS_EN
 
     def build(self) -> dict[str, Any]:
-        images, labels = degraded_digit_images(self.image_energy_removed, self.image_noise, self.data_seed)
+        images, labels = degraded_digit_images(0.0, 0.0, self.data_seed)  # degraded after the split
         audio, audio_lengths = self.logmel(spoken_digits(labels, self.snr_db, self.data_seed))
         out: dict[str, Any] = {
             "image": torch.from_numpy(images)[:, None],
@@ -145,3 +165,18 @@ class AVDigits(MultimodalDataModule):
             chars = typo_words([words[y] for y in labels], self.text_noise, self.data_seed * 10 + offset)
             out[key], out[f"{key}_lengths"] = CHAR_VOCAB.encode(chars, max_length=MAX_WORD)
         return out
+
+    def _standardize(self) -> None:
+        """Degrade the images once the splits are drawn (PCA fitted on the train split only), then
+        standardise as configured."""
+        if "image" in self.splits["train"]:
+            flat = {s: self.splits[s]["image"].reshape(len(self.splits[s]["image"]), -1).double().numpy()
+                    for s in self.splits}
+            mean, basis = leading_components(flat["train"], self.image_energy_removed)
+            for i, s in enumerate(self.splits):
+                x = flat[s] - (flat[s] - mean) @ basis.T @ basis
+                rng = np.random.default_rng([self.data_seed, self.seed, i])
+                x = x + self.image_noise * rng.standard_normal(x.shape)
+                self.splits[s]["image"] = torch.from_numpy(x.astype(np.float32)).reshape(
+                    self.splits[s]["image"].shape)
+        super()._standardize()

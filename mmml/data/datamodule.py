@@ -87,6 +87,7 @@ class MultimodalDataModule(pl.LightningDataModule):
         self.stats: dict[str, Tensor] = {}
         self._specs: dict[str, ModalitySpec] | None = None
         self.class_names: tuple[str, ...] = ()
+        self._given_split: bool | None = None  # whether build() fixed a split (known after setup)
 
     # ---- what a subclass provides -------------------------------------------------------------
     def build(self) -> dict[str, Any]:
@@ -104,6 +105,18 @@ class MultimodalDataModule(pl.LightningDataModule):
     def params(self) -> dict[str, Any]:
         """Preprocessing parameters that key the feature cache (override to add yours)."""
         return {}
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        """How the splits are made, as recorded in a result (``record["protocol"]``); data sets with a
+        protocol of their own (:mod:`mmml.data.protocols`) override it."""
+        out: dict[str, Any] = {"data_set": self.name, "seed": self.seed, "val_fraction": self.val_fraction}
+        if self._given_split:
+            return {**out, "split": "official", "test": "the data set's own test split"}
+        if self._given_split is None:
+            return {**out, "split": "unknown until setup"}
+        return {**out, "split": "random", "test_fraction": self.test_fraction,
+                "test": "stratified draw by seed (a seed redraws test)"}
 
     # ---- public API ----------------------------------------------------------------------------
     @property
@@ -141,6 +154,7 @@ class MultimodalDataModule(pl.LightningDataModule):
         labels = data["label"]
         check_labels(labels, self.target_type, self.class_names, self.name)
         check_finite(data, f"data set {self.name!r}")
+        self._given_split = "split" in data
         split = self._assign_splits(labels, data.pop("split", None))
         for i, name in enumerate(SPLITS):
             idx = torch.nonzero(split == i).flatten()

@@ -29,9 +29,12 @@ key                      shape, dtype        meaning
                                              splits can be stratified and classifiers have a target)
 =======================  ==================  =====================================================
 
-Splits: the test split is drawn from ``data_seed`` (``test_fraction``) and its images (and, with FSDD,
-its recordings: FSDD's official test files, index 0-4) come from a pool disjoint from the training
-sequences'; validation is drawn from the rest by ``seed``.
+Splits are fixed by ``data_seed`` at build time: the test strings (``test_fraction``), then validation
+(``val_fraction`` of the rest, stratified by first digit). Each split's images come from its own pool of
+scikit-learn images (disjoint), and with FSDD its recordings from its own recordings, by the split
+protocol ``data.split`` (:mod:`mmml.data.protocols`: ``official`` = index 0-4 test, 5-9 validation;
+``speakers``/``logo`` = held-out speakers), so no image, recording or (held out) speaker is in two
+splits. ``seed`` varies the training only.
 
 Examples (skipped by the doctest run: they synthesise 100 spoken strings, several seconds of CPU;
 ``tests/mmml/test_digit_sequences.py`` builds them):
@@ -52,8 +55,9 @@ from sklearn.datasets import load_digits
 
 from mmml.data import synth
 from mmml.data.audio import LogMel, read_wav
-from mmml.data.datamodule import MultimodalDataModule
+from mmml.data.datamodule import MultimodalDataModule, _stratified
 from mmml.data.fsdd import FSDDMixin, list_recordings
+from mmml.data.protocols import SpeakerProtocol
 from mmml.data.roots import data_root
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import DIGIT_WORDS_EN, DIGIT_WORDS_FR, Vocab
@@ -72,20 +76,20 @@ def draw_strings(n: int, min_digits: int, max_digits: int, rng: np.random.Genera
 
 
 def image_strip(digits: np.ndarray, pool: dict[int, np.ndarray], images: np.ndarray, gap: tuple[int, int],
-                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Columns ``(W, 8)`` of 8x8 digit images drawn from ``pool[d]`` with random blank gaps, and each
-    digit's ``[start, end)`` column."""
-    cols, bounds, pos = [], [], 0
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Columns ``(W, 8)`` of 8x8 digit images drawn from ``pool[d]`` with random blank gaps, each
+    digit's ``[start, end)`` column, and the index of each digit's image in ``images``."""
+    cols, bounds, ids, pos = [], [], [], 0
     for d in digits:
         g = int(rng.integers(gap[0], gap[1] + 1))
         cols.append(np.zeros((g, 8), dtype=np.float32))
         pos += g
-        img = images[int(rng.choice(pool[int(d)]))]  # (8, 8) rows x columns
-        cols.append(img.T)
+        ids.append(int(rng.choice(pool[int(d)])))
+        cols.append(images[ids[-1]].T)  # (8, 8) rows x columns
         bounds.append((pos, pos + 8))
         pos += 8
     cols.append(np.zeros((int(rng.integers(gap[0], gap[1] + 1)), 8), dtype=np.float32))
-    return np.concatenate(cols), np.asarray(bounds, dtype=np.int64)
+    return np.concatenate(cols), np.asarray(bounds, dtype=np.int64), np.asarray(ids, dtype=np.int64)
 
 
 def join_words(words: Sequence[np.ndarray], pause: tuple[float, float], rng: np.random.Generator,
@@ -117,6 +121,14 @@ def trim_silence(wave: np.ndarray, top_db: float = 30.0, frame: int = 128) -> np
 def samples_to_frames(bounds: np.ndarray, hop: int) -> np.ndarray:
     """Sample bounds ``[s, e)`` -> frames whose centre ``t * hop`` (``center=True``) lies in ``[s, e)``."""
     return -(-bounds // hop)
+
+
+def pad_ids(ids: Sequence[np.ndarray], width: int) -> torch.Tensor:
+    """Stack ``(n_i,)`` ids into ``(N, width)``, padding with -1."""
+    out = torch.full((len(ids), width), -1, dtype=torch.long)
+    for i, x in enumerate(ids):
+        out[i, : len(x)] = torch.as_tensor(x, dtype=torch.long)
+    return out
 
 
 def pad_bounds(bounds: Sequence[np.ndarray], width: int) -> torch.Tensor:
@@ -173,7 +185,9 @@ class DigitSequences(MultimodalDataModule):
     def params(self) -> dict[str, Any]:
         return {"n": self.n_sequences, "digits": (self.min_digits, self.max_digits), "snr": self.snr_db,
                 "pause": self.pause, "gap": self.image_gap, "image_noise": self.image_noise,
-                "test_fraction": self.test_fraction, "logmel": self.logmel.__dict__, "seed": self.data_seed}
+                "test_fraction": self.test_fraction,
+                "val_fraction": self.val_fraction, "splits": "fixed, disjoint pools", "logmel": self.logmel.__dict__,
+                "seed": self.data_seed}
 
     def describe(self) -> tuple[dict[str, ModalitySpec], tuple[str, ...]]:
         d = self.max_digits
@@ -187,9 +201,10 @@ class DigitSequences(MultimodalDataModule):
         return specs, DIGIT_WORDS_EN
 
     # ---- rendering --------------------------------------------------------------------------
-    def speech(self, strings: list[np.ndarray], is_test: np.ndarray, rng: np.random.Generator
-               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Waveforms and word bounds (samples) of each string; synthetic speakers drawn at random."""
+    def speech(self, strings: list[np.ndarray], codes: np.ndarray, rng: np.random.Generator
+               ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, torch.Tensor]]:
+        """Waveforms and word bounds (samples) of each string, and where they came from (``source_*``
+        tensors); synthetic speakers drawn at random."""
         waves, bounds = [], []
         for digits in strings:
             speaker = synth.SPEAKERS[int(rng.integers(len(synth.SPEAKERS)))]
@@ -197,31 +212,49 @@ class DigitSequences(MultimodalDataModule):
                                              sample_rate=SAMPLE_RATE, pause=self.pause)
             waves.append(w)
             bounds.append(b)
-        return waves, bounds
+        return waves, bounds, {}
+
+    @property
+    def protocol(self) -> dict[str, Any]:
+        return {"data_set": self.name, "split": "fixed", "data_seed": self.data_seed,
+                "test_fraction": self.test_fraction, "val_fraction": self.val_fraction,
+                "images": "disjoint pools per split", "seed": "varies the training only"}
+
+    def split_codes(self, strings: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+        """Split of each string (0 train, 1 val, 2 test): test drawn from ``rng``, validation stratified by
+        first digit from the rest (seeded by ``data_seed``)."""
+        n = self.n_sequences
+        codes = np.zeros(n, dtype=np.int64)
+        n_test = max(1, int(round(self.test_fraction * n)))
+        codes[rng.permutation(n)[:n_test]] = 2
+        rest = np.flatnonzero(codes == 0)
+        first = np.array([int(s[0]) for s in strings])
+        _, val = _stratified(rest, first[rest], max(self.val_fraction, 1.0 / len(rest)), self.data_seed + 1)
+        codes[val] = 1
+        return codes
 
     def build(self) -> dict[str, Any]:
         rng = np.random.default_rng(self.data_seed)
         strings = draw_strings(self.n_sequences, self.min_digits, self.max_digits, rng)
-        is_test = np.zeros(self.n_sequences, dtype=bool)
-        n_test = max(1, int(round(self.test_fraction * self.n_sequences)))
-        is_test[rng.permutation(self.n_sequences)[:n_test]] = True
+        codes = self.split_codes(strings, rng)
 
         digits = load_digits()
         images = (digits.images / 16.0).astype(np.float32)
-        pools: dict[bool, dict[int, np.ndarray]] = {False: {}, True: {}}
+        pools: dict[int, dict[int, np.ndarray]] = {0: {}, 1: {}, 2: {}}
         for d in range(10):
             idx = rng.permutation(np.flatnonzero(digits.target == d))
             n_test = max(1, int(round(len(idx) * max(self.test_fraction, 0.1))))
-            pools[True][d], pools[False][d] = idx[:n_test], idx[n_test:]
-        strips, image_bounds = zip(*(image_strip(s, pools[bool(t)], images, self.image_gap, rng)
-                                     for s, t in zip(strings, is_test, strict=True)), strict=True)
+            n_val = max(1, int(round(len(idx) * max(self.val_fraction, 0.1))))
+            pools[2][d], pools[1][d], pools[0][d] = idx[:n_test], idx[n_test:n_test + n_val], idx[n_test + n_val:]
+        strips, image_bounds, image_ids = zip(*(image_strip(s, pools[int(c)], images, self.image_gap, rng)
+                                                for s, c in zip(strings, codes, strict=True)), strict=True)
         image = torch.zeros(self.n_sequences, self.max_columns, 8)
         for i, s in enumerate(strips):
             image[i, : len(s)] = torch.from_numpy(s)
         if self.image_noise > 0:
             image += self.image_noise * torch.from_numpy(rng.standard_normal(image.shape).astype(np.float32))
 
-        waves, sample_bounds = self.speech(strings, is_test, rng)
+        waves, sample_bounds, sources = self.speech(strings, codes, rng)
         if self.snr_db is not None:
             waves = [synth.add_noise(w, self.snr_db, rng) for w in waves]
         needed = max(1 + len(w) // self.logmel.hop_length for w in waves)
@@ -238,8 +271,10 @@ class DigitSequences(MultimodalDataModule):
             "image": image, "image_lengths": torch.tensor([len(s) for s in strips]),
             "image_boundaries": pad_bounds(image_bounds, self.max_digits),
             "label": torch.tensor([int(s[0]) for s in strings]),
-            "split": torch.where(torch.from_numpy(is_test), 2, -1),
+            "split": torch.from_numpy(codes),
+            "source_image": pad_ids(image_ids, self.max_digits),
         }
+        out.update(sources)
         for key, vocab, words in (("text", VOCAB_EN, DIGIT_WORDS_EN), ("text_fr", VOCAB_FR, DIGIT_WORDS_FR)):
             out[key], out[f"{key}_lengths"] = vocab.encode([[words[d] for d in s] for s in strings],
                                                           max_length=self.max_digits)
@@ -250,49 +285,63 @@ class DigitSequencesFSDD(FSDDMixin, DigitSequences):
     """:class:`DigitSequences` with real speech: FSDD recordings (one speaker per string), trimmed of
     silence (frames more than ``trim_db`` below the loudest), joined with random pauses and noise.
 
-    Test strings use FSDD's official test recordings (index 0-4), the others the rest.
+    Each string is spoken from its split's recordings under ``data.split`` (:mod:`mmml.data.protocols`):
+    ``official`` (test strings: index 0-4, validation: 5-9, train: 10-49; speakers shared) or
+    ``speakers``/``logo`` (test strings: the test speakers, validation: the validation speakers).
 
-    Args: as :class:`DigitSequences`, plus ``root``, ``download``, ``speakers`` as in
-    :class:`~mmml.data.fsdd.FSDD` and ``trim_db``.
+    Args: as :class:`DigitSequences`, plus ``root``, ``download``, ``speakers``, ``split``,
+    ``test_speakers``, ``val_speakers`` as in :class:`~mmml.data.fsdd.FSDD` and ``trim_db``.
     """
 
     name = "digit_sequences_fsdd"
 
     def __init__(self, root: str | None = None, download: bool = False, speakers: Sequence[str] | None = None,
-                 trim_db: float = 30.0, **kwargs: Any) -> None:
+                 split: str = "official", test_speakers: Sequence[str] | None = ("theo",),
+                 val_speakers: Sequence[str] | None = None, trim_db: float = 30.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.root, self.download = root, download
         self.speakers = list(speakers) if speakers is not None else None
+        self.split_protocol = SpeakerProtocol(split, test_speakers, val_speakers, official_val="index")
         self.trim_db = float(trim_db)
 
     def params(self) -> dict[str, Any]:
         return {**super().params(), "root": str(data_root(self.root)), "speakers": self.speakers,
-                "trim_db": self.trim_db}
+                "trim_db": self.trim_db, "protocol": self.split_protocol.params()}
 
-    def speech(self, strings: list[np.ndarray], is_test: np.ndarray, rng: np.random.Generator
-               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        recs = list_recordings(self.recordings_dir(), self.speakers)
-        speakers = sorted({s for _, _, s, _ in recs})
-        table: dict[tuple[str, int, bool], list] = {}
-        for path, digit, speaker, index in recs:
-            table.setdefault((speaker, digit, index <= 4), []).append(path)
-        cache: dict[Any, np.ndarray] = {}
+    @property
+    def protocol(self) -> dict[str, Any]:
+        return {**DigitSequences.protocol.fget(self), **FSDDMixin.protocol.fget(self)}
 
-        def word(path) -> np.ndarray:
-            if path not in cache:
-                cache[path] = trim_silence(read_wav(path, SAMPLE_RATE), self.trim_db)
-            return cache[path]
+    def speech(self, strings: list[np.ndarray], codes: np.ndarray, rng: np.random.Generator
+               ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, torch.Tensor]]:
+        known = self.known_speakers()
+        recs = list_recordings(self.recordings_dir(), known)
+        rec_codes = self.split_protocol.assign(np.array([s for _, _, s, _ in recs]),
+                                               np.array([i for *_, i in recs]), known)
+        table: dict[tuple[str, int, int], list[int]] = {}
+        for r, ((_, digit, speaker, _), code) in enumerate(zip(recs, rec_codes, strict=True)):
+            table.setdefault((speaker, digit, int(code)), []).append(r)
+        cache: dict[int, np.ndarray] = {}
 
-        waves, bounds = [], []
-        for digits, test in zip(strings, is_test, strict=True):
-            ok = [s for s in speakers if all((s, int(d), bool(test)) in table for d in set(digits.tolist()))]
+        def word(r: int) -> np.ndarray:
+            if r not in cache:
+                cache[r] = trim_silence(read_wav(recs[r][0], SAMPLE_RATE), self.trim_db)
+            return cache[r]
+
+        waves, bounds, used, who = [], [], [], []
+        for digits, code in zip(strings, codes, strict=True):
+            ok = [s for s in known if all((s, int(d), int(code)) in table for d in set(digits.tolist()))]
             if not ok:
-                split = "test" if test else "train"
-                raise ValueError(f"no FSDD speaker has recordings of every digit in {digits.tolist()} "
-                                 f"({split} split); use the full FSDD recordings folder")
+                split = ("train", "val", "test")[int(code)]
+                raise ValueError(f"no FSDD speaker of the {split} split has recordings of every digit in "
+                                 f"{digits.tolist()}; use the full FSDD recordings folder")
             s = ok[int(rng.integers(len(ok)))]
-            pool = [table[(s, int(d), bool(test))] for d in digits]
-            w, b = join_words([word(p[int(rng.integers(len(p)))]) for p in pool], self.pause, rng)
+            pool = [table[(s, int(d), int(code))] for d in digits]
+            ids = [p[int(rng.integers(len(p)))] for p in pool]
+            w, b = join_words([word(r) for r in ids], self.pause, rng)
             waves.append(w)
             bounds.append(b)
-        return waves, bounds
+            used.append(np.asarray(ids))
+            who.append(known.index(s))
+        return waves, bounds, {"source_recording": pad_ids(used, self.max_digits),
+                               "source_speaker": torch.tensor(who)}
