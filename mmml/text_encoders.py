@@ -34,6 +34,9 @@ def _valid(ids: Tensor, lengths: Tensor | None) -> Tensor:
 class TransformerTextEncoder(nn.Module):
     """Causal Transformer over tokens; the layer-normalised features at the last token (``<eos>``), projected.
 
+    Columns after the batch's longest text are dropped before the layers: they are padding, which the
+    key-padding mask hides and causal attention never lets an earlier token see.
+
     Args:
         spec: the token modality (vocabulary size, padded length). out_dim: output size.
         width: model width. layers, heads: Transformer depth and attention heads. dropout: in the layers.
@@ -61,6 +64,8 @@ class TransformerTextEncoder(nn.Module):
             raise ValueError(f"text of {length} tokens, but this encoder was sized for {self.position.shape[0]} "
                              "(the token modality's padded length); encode with the data set's tokenizer")
         valid = _valid(ids, lengths)
+        used = max(1, int(valid.sum(1).max()))  # trailing padding is masked anyway: drop it (causal, so exact)
+        ids, valid, length = ids[:, :used], valid[:, :used], used
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=ids.device), 1)
         h = self.token(ids) + self.position[:length]
         h = self.blocks(h, mask=causal, src_key_padding_mask=~valid)

@@ -80,6 +80,13 @@ def test_text_encoders_read_only_the_valid_tokens():
     a = causal(torch.tensor([[4, 5, 6, 3, 0, 0]]), torch.tensor([4]))
     b = causal(torch.tensor([[4, 5, 7, 3, 0, 0]]), torch.tensor([4]))
     assert not torch.allclose(a, b)  # the <eos> token sees the words before it
+    # dropping the padding columns (as forward does) equals running the layers over the whole padded row
+    ids6, n = torch.tensor([[4, 5, 6, 3, 0, 0], [4, 3, 0, 0, 0, 0]]), torch.tensor([4, 2])
+    valid = torch.arange(6)[None] < n[:, None]
+    h = causal.blocks(causal.token(ids6) + causal.position, mask=torch.triu(torch.ones(6, 6, dtype=torch.bool), 1),
+                      src_key_padding_mask=~valid)
+    full = causal.head(causal.norm(h[torch.arange(2), n - 1]))
+    assert torch.allclose(causal(ids6, n), full, atol=1e-5)
 
 
 def test_text_embedder_turns_any_coordinated_model_into_a_classifier():
