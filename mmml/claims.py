@@ -4,7 +4,8 @@ Each claim of Baltrusaitis, Ahuja & Morency (2017) that the survey's tables can 
 comparisons (:mod:`mmml.stats`: paired t-test over seeds, the mean difference with its t-based 95%
 confidence interval, Holm's correction over the claim's comparisons) and gets a verdict: **holds**,
 **does not hold** (significantly the other way) or **no significant difference**; "not testable here"
-when the records lack what the claim compares. Claims and the records they read:
+when the records lack what the claim compares; fewer than 3 seeds never get a verdict word. Claims and the
+records they read:
 
 1. *Coordinated spaces beat joint ones at cross-modal retrieval* (Sec. 3.3): representation records,
    mean R@1 over both retrieval directions, the best coordinated method against the best joint one.
@@ -49,7 +50,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from mmml.stats import Paired, claim_verdict, fmt_p, holm, pair_by_seed, paired_test, significant
+from mmml.stats import MIN_SEEDS, Paired, claim_verdict, fmt_p, holm, pair_by_seed, paired_test, significant
 
 #: methods that end up using one view: single-view baselines, not fusion (issue 14)
 SINGLE_VIEW = ("mkl_best",)
@@ -91,9 +92,13 @@ class ClaimRow:
 # ---- reading records ---------------------------------------------------------------------------------
 def split_metrics(rec: Mapping[str, Any], split: str) -> dict[str, float]:
     """The clean-condition metrics of one split, names without prefix: ``test/clean/acc`` -> ``acc``;
-    validation from ``val/clean/<name>`` or ``val/<name>`` (in ``metrics`` or a ``val_metrics`` dict)."""
+    validation from the record's ``best_val`` (the monitored metric at the tested epoch) first, then
+    ``val/clean/<name>`` or ``val/<name>`` (in ``metrics`` or a ``val_metrics`` dict)."""
     out: dict[str, float] = {}
-    sources = [rec.get("metrics") or {}] + ([rec["val_metrics"]] if isinstance(rec.get("val_metrics"), dict) else [])
+    best = rec.get("best_val")
+    best = {best["name"]: best["value"]} if isinstance(best, dict) and "name" in best and "value" in best else {}
+    sources = [best, rec.get("metrics") or {}] + ([rec["val_metrics"]] if isinstance(rec.get("val_metrics"), dict)
+                                                  else [])
     prefixes = ("test/clean/",) if split == "test" else ("val/clean/", "val/")
     for source in sources:
         for key, value in source.items():
@@ -143,8 +148,10 @@ def seed_values(records: Sequence[Mapping[str, Any]], spec: Spec, split: str = "
     return out
 
 
-def _name(key: tuple[str, str, str]) -> str:
-    return key[1] + (f" [{key[2]}]" if key[2] else "")
+def _name(key: tuple[str, str, str], others: Sequence[tuple[str, str, str]] = ()) -> str:
+    """A row's method, with its setting where another row of ``others`` has the same method."""
+    twin = any(o[1] == key[1] and o != key for o in others)
+    return key[1] + (f" [{key[2]}]" if key[2] and twin else "")
 
 
 def select_best(groups: Mapping[tuple, Sequence[Mapping[str, Any]]], spec: Spec,
@@ -197,7 +204,7 @@ def _best_against_best(claim: str, statement: str, records: Sequence[Mapping[str
             row.note = str(err)
             rows.append(row)
             continue
-        row.a, row.b = f"{a_label} {_name(ka)}", f"{b_label} {_name(kb)}"
+        row.a, row.b = f"{a_label} {_name(ka, list(groups))}", f"{b_label} {_name(kb, list(groups))}"
         row.selection = sa if sa == sb else f"{a_label}: {sa}; {b_label}: {sb}"
         if not seeds:
             row.note = "no seed in common"
@@ -342,7 +349,7 @@ def translation_dilemma(records: Sequence[Mapping[str, Any]], alpha: float = 0.0
             s1, x1, y1 = pair_by_seed(auto[ka], auto[kb])
             s2, x2, y2 = pair_by_seed(judge[ka], judge[kb])
             if len(s1) >= 2 and len(s2) >= 2:
-                tests.append((dataset, _name(ka), _name(kb), paired_test(x1, y1), paired_test(x2, y2)))
+                tests.append((dataset, _name(ka, keys), _name(kb, keys), paired_test(x1, y1), paired_test(x2, y2)))
     corrected = holm([p for *_, t1, t2 in tests for p in (t1.p, t2.p)], alpha)
     rows = []
     for dataset in datasets:
@@ -353,7 +360,8 @@ def translation_dilemma(records: Sequence[Mapping[str, Any]], alpha: float = 0.0
             row.note = f"needs 2+ {direction} methods with {automatic} and {judgement} over 2+ seeds"
             rows.append(row)
             continue
-        resolved = [(t, pa, pj) for t, pa, pj in mine if significant(pa, alpha) and significant(pj, alpha)]
+        resolved = [(t, pa, pj) for t, pa, pj in mine if significant(pa, alpha) and significant(pj, alpha)
+                    and min(t[3].n, t[4].n) >= MIN_SEEDS]
         # automatic says a better when its difference is negative (lower is better); judgement when positive
         opposite = [x for x in resolved if (x[0][3].diff < 0) != (x[0][4].diff > 0)]
         same = [x for x in resolved if x not in opposite]
@@ -410,7 +418,7 @@ def evaluate_claims(records: Sequence[Mapping[str, Any]], alpha: float = 0.05,
         for r, p in zip(plain, holm([r.test.p if r.test else math.nan for r in plain], alpha), strict=True):
             r.p_holm = p
             if r.test is not None:
-                r.verdict = claim_verdict(r.test.diff, p, alpha, r.higher_is_better)
+                r.verdict = claim_verdict(r.test.diff, p, alpha, r.higher_is_better, n=r.test.n)
         out += rows
     return out
 
@@ -430,5 +438,6 @@ def to_markdown(rows: Sequence[ClaimRow], alpha: float = 0.05, digits: int = 3) 
     for r in rows:
         tally[r.statement][r.verdict] += 1
     lines += ["", "In short:", ""]
-    lines += [f"- {s}: " + ", ".join(f"{v} on {n}" for v, n in sorted(t.items())) for s, t in tally.items()]
+    lines += [f"- {s}: " + ", ".join(f"{v} ({n} of {sum(t.values())})" for v, n in sorted(t.items()))
+              for s, t in tally.items()]
     return "\n".join(lines) + "\n"

@@ -37,6 +37,8 @@ from scipy import stats as sps
 
 METHODS = ("t", "wilcoxon")
 NO_DIFFERENCE = "no significant difference"
+#: fewest seeds a verdict word needs
+MIN_SEEDS = 3
 
 
 @dataclass(frozen=True)
@@ -131,20 +133,23 @@ def significant(p_corrected: float, alpha: float = 0.05) -> bool:
 
 
 def verdict(diff: float, p_corrected: float, alpha: float = 0.05, higher_is_better: bool = True,
-            word: str = "beats", opposite: str | None = None) -> str:
+            word: str = "beats", opposite: str | None = None, n: int | None = None) -> str:
     """``word`` when ``a`` is significantly better than ``b`` (corrected p < ``alpha`` and the mean difference
     in the better direction), ``opposite`` (default ``"worse than"``) when significantly worse, else
-    "no significant difference"."""
-    if not significant(p_corrected, alpha) or diff == 0 or not math.isfinite(diff):
+    "no significant difference"; also that when ``n`` (seeds) is below :data:`MIN_SEEDS`, where a t-test on
+    two differences that happen to be equal would give p = 0."""
+    if not significant(p_corrected, alpha) or diff == 0 or not math.isfinite(diff) or \
+            (n is not None and n < MIN_SEEDS):
         return NO_DIFFERENCE
     better = diff > 0 if higher_is_better else diff < 0
     return word if better else (opposite or "worse than")
 
 
-def claim_verdict(diff: float, p_corrected: float, alpha: float = 0.05, higher_is_better: bool = True) -> str:
+def claim_verdict(diff: float, p_corrected: float, alpha: float = 0.05, higher_is_better: bool = True,
+                  n: int | None = None) -> str:
     """A claim "a is better than b": "holds", "does not hold" (significantly the other way) or
     "no significant difference"."""
-    return verdict(diff, p_corrected, alpha, higher_is_better, word="holds", opposite="does not hold")
+    return verdict(diff, p_corrected, alpha, higher_is_better, word="holds", opposite="does not hold", n=n)
 
 
 def pair_by_seed(a: Mapping[Any, float], b: Mapping[Any, float]) -> tuple[list[Any], list[float], list[float]]:

@@ -6,7 +6,9 @@ longest tables first; shows progress per sweep and per job (read from the jobs' 
 :mod:`mmml.results`), builds each table with :mod:`mmml.tables`
 as soon as its sweeps are done, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
 family -> method -> paper -> config -> headline metric), then the tables with their plots, each
-headed by the exact command that reproduces it. A failed job is reported, not fatal.
+headed by the exact command that reproduces it and what a seed varies, then the survey's claims computed
+from every record with paired tests (:mod:`mmml.claims`), then the provenance (command, git revision,
+package versions, device). A failed job is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from mmml.claims import evaluate_claims
+from mmml.claims import to_markdown as claims_markdown
 from mmml.io import atomic_write
-from mmml.results import RECORD, find_records, read_record
+from mmml.results import RECORD, find_records, git_revision, package_versions, read_record
 from mmml.runner import available
 from mmml.sweeps import expand
 from mmml.tables import aggregate, build_table, headline_metric, metric_columns, short_metric
@@ -151,17 +155,63 @@ def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], positi
 
 
 QUICK = ("seed=0", "trainer.max_epochs=3", "+quick=true")
+#: what a seed varies, whatever the data set (the split protocol of each data set is read from its records)
+SEED_VARIES = ("a seed sets the model's initialisation, the batch order, the validation draw and, where a row "
+               "uses fewer labels, the labelled subset; every method of the table gets the same split for the "
+               "same seed, so seeds pair the rows")
+
+
+def seed_note(records: Sequence[dict]) -> str:
+    """What a seed varies in one table: :data:`SEED_VARIES`, and per data set whether its test split is
+    redrawn per seed, from the records' ``protocol`` (:mod:`mmml.runner`)."""
+    seeds = sorted({r.get("seed") for r in records if r.get("status") == "ok"}, key=str)
+    per_data: dict[str, set[str]] = {}
+    for r in records:
+        proto = r.get("protocol")
+        if r.get("status") != "ok" or r.get("dataset") is None:
+            continue
+        if not isinstance(proto, dict):
+            text = "protocol not recorded"
+        elif proto.get("split") == "random":
+            text = f"test redrawn by each seed ({proto.get('test', 'stratified draw')})"
+        else:
+            test = proto.get("test")
+            test = ", ".join(map(str, test)) if isinstance(test, (list, tuple)) else test
+            text = f"the same test split for every seed ({proto.get('split')}: {test})"
+        per_data.setdefault(str(r["dataset"]), set()).add(text)
+    where = "; ".join(f"{d}: {' / '.join(sorted(t))}" for d, t in sorted(per_data.items()))
+    return (f"Seeds: {len(seeds)} ({', '.join(map(str, seeds))}); {SEED_VARIES}." +
+            (f" Test split per data set — {where}." if where else ""))
+
+
+def provenance(records: Sequence[dict], command: str) -> list[str]:
+    """The report's provenance: git revision (now and of the records), package versions, device, command."""
+    revisions = sorted({str(r.get("git_revision")) for r in records if r.get("git_revision")})
+    devices = sorted({str(r.get("device")) for r in records if r.get("device")})
+    versions = package_versions()
+    for r in records:  # the records' Python/CUDA/cuDNN, where the runner wrote them
+        for k in ("python", "cuda", "cudnn"):
+            if (r.get("versions") or {}).get(k) is not None:
+                versions.setdefault(k, (r.get("versions") or {}).get(k))
+    return ["## Provenance", "",
+            f"- Command: `{command}`",
+            f"- Git revision of the report: `{git_revision() or 'not a git checkout'}`; of the runs: "
+            + (", ".join(f"`{v}`" for v in revisions) or "not recorded"),
+            "- Device: " + ("; ".join(devices) or "not recorded"),
+            "- Packages: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None), ""]
 
 
 def write_report(out: Path, experiments: Sequence[str], commands: dict[str, list[str]], timings: dict[str, float],
-                 codes: dict[str, int], wall: float | None = None) -> Path:
-    """Compose ``out/report.md`` from the tables already written under ``out/<experiment>/``."""
+                 codes: dict[str, int], wall: float | None = None, command: str | None = None) -> Path:
+    """Compose ``out/report.md`` from the tables already written under ``out/<experiment>/``: the overview, the
+    tables, the survey's claims computed from every record (:mod:`mmml.claims`) and the provenance."""
     overview = ["| challenge | family | method | paper | config | headline metric |", "|---|---|---|---|---|---|"]
     sections = []
+    every: list[dict] = []
     for exp in experiments:
         sweep = out / "runs" / exp
-        command = " ".join(shlex.quote(c) for c in ["mmml-run", "-m", f"experiment={exp}", *commands.get(exp, [])])
-        head = (f"## {exp.removesuffix('_table').capitalize()}\n\nReproduce: `{command}` then "
+        rerun = " ".join(shlex.quote(c) for c in ["mmml-run", "-m", f"experiment={exp}", *commands.get(exp, [])])
+        head = (f"## {exp.removesuffix('_table').capitalize()}\n\nReproduce: `{rerun}` then "
                 f"`mmml-table <sweep folder> --out {exp}`. Time here: {timings.get(exp, 0):.0f} s (its sweeps' "
                 "wall times, summed).\n")
         records = find_records([sweep]) if sweep.exists() else []
@@ -169,6 +219,8 @@ def write_report(out: Path, experiments: Sequence[str], commands: dict[str, list
             sections.append(head + f"\nNo results (the sweep exited with code {codes.get(exp)}; see "
                             f"`runs/{exp}/*/survey.log`).\n")
             continue
+        every += records
+        head += "\n" + seed_note(records) + "\n"
         body = (out / exp / "table.md").read_text()
         images = "".join(f"\n![{p.stem}]({exp}/{p.name})\n" for p in sorted((out / exp).glob("*.png")))
         body = re.sub(r"!\[[^\]]*\]\([^)]*\)\n?", "", body)  # images re-linked relative to the report
@@ -190,16 +242,18 @@ def write_report(out: Path, experiments: Sequence[str], commands: dict[str, list
             overview.append(f"| {row.key[0]} | {row.key[1]} | {row.key[2]} | {paper_of.get(key) or ''} | "
                             f"`{config_of.get(key) or ''}` | {metric} |")
     total = wall if wall is not None else sum(timings.values())
+    command = command or " ".join(shlex.quote(c) for c in ["mmml-survey", *sys.argv[1:]])
     text = "\n".join([
         "# mmml survey report", "",
         f"Five challenges of Baltrusaitis, Ahuja & Morency (2017), {len(experiments)} tables, in {total:.0f} s wall "
         f"({time.strftime('%Y-%m-%d %H:%M')}); each table below names the command that reproduces it.",
-        "", "## Overview: the taxonomy as code", "", *overview, "", *sections])
+        "", "## Overview: the taxonomy as code", "", *overview, "", *sections,
+        claims_markdown(evaluate_claims(every)), *provenance(every, command)])
     return atomic_write(out / "report.md", lambda f: f.write(text))
 
 
 def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables: Sequence[str] | None = None,
-           jobs: int = 1, overrides: Sequence[str] = ()) -> Path:
+           jobs: int = 1, overrides: Sequence[str] = (), command: str | None = None) -> Path:
     """Run the tables and write the report; returns the report's path."""
     out = Path(out).resolve()
     experiments = table_experiments(tables)
@@ -231,7 +285,8 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
     (out / "runs").mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         list(pool.map(one, enumerate(units)))
-    path = write_report(out, experiments, commands, timings, codes, wall=time.perf_counter() - start)
+    path = write_report(out, experiments, commands, timings, codes, wall=time.perf_counter() - start,
+                        command=command)
     atomic_write(out / "timings.csv", lambda f: f.write(
         "table,seconds,exit_code\n" + "".join(f"{e},{timings[e]:.1f},{codes[e]}\n" for e in experiments)))
     return path
@@ -243,7 +298,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      epilog="Extra arguments are Hydra overrides passed to every table, e.g. "
                                             "trainer=gpu or hydra/launcher=joblib.")
     parser.add_argument("--out", required=True, help="report folder (report.md, one folder per table, runs/)")
-    parser.add_argument("--quick", action="store_true", help="one seed and 3 epochs, for a first look")
+    parser.add_argument("--quick", action="store_true",
+                        help="seed 0 only and 3 epochs, for a first look (one seed: the claims get no verdict)")
     parser.add_argument("--data", default="embedded",
                         help="'embedded' (default: the offline data sets only), 'all' (every data set each table "
                              "sweeps; real ones need MMML_DATA), or one data set for every table (e.g. avdigits_fsdd)")
@@ -257,8 +313,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     start = time.perf_counter()
+    command = " ".join(shlex.quote(c) for c in ["mmml-survey", *(argv if argv is not None else sys.argv[1:])])
     path = survey(args.out, args.quick, args.data, args.tables.split(",") if args.tables else None, args.jobs,
-                  overrides)
+                  overrides, command=command)
     print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
 
 

@@ -75,6 +75,7 @@ def test_verdict_words_only_when_significant():
     assert verdict(-5.0, 0.001, higher_is_better=False, word="better") == "better"  # lower error
     assert claim_verdict(0.1, 0.01) == "holds" and claim_verdict(-0.1, 0.01) == "does not hold"
     assert claim_verdict(0.1, 0.2) == NO_DIFFERENCE
+    assert claim_verdict(0.1, 0.0, n=2) == NO_DIFFERENCE and claim_verdict(0.1, 0.0, n=3) == "holds"
 
 
 def test_records_pair_by_seed():

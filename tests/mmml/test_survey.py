@@ -99,3 +99,31 @@ def test_a_table_sweep_reports_progress_without_reading_its_log(tmp_path, monkey
     assert code == 0 and seconds > 0
     err = capsys.readouterr().err
     assert "3/3" in err and "failed=1" in err
+
+
+def test_report_has_claims_provenance_and_what_a_seed_varies(tmp_path):
+    """write_report on records of one table: the Claims section from paired tests, what a seed varies (from
+    the records' protocol), and the provenance (command, git revision, packages, device)."""
+    from mmml.survey import write_report
+    from mmml.tables import build_table
+
+    out = tmp_path / "r"
+    for seed in range(5):
+        for method, family, ms in (("dtw_template", "explicit", 40.0), ("attention", "implicit", 80.0)):
+            write_record(out / "runs" / "alignment_table" / f"{method}{seed}", {
+                "challenge": "alignment", "family": family, "method": method, "dataset": "digit_sequences",
+                "seed": seed, "setting": "", "status": "ok", "device": "cpu (test)", "git_revision": "abc123",
+                "protocol": {"split": "random", "test": "stratified draw by seed (a seed redraws test)"},
+                "metrics": {"test/clean/boundary_mae_ms": ms + seed % 2}})
+    build_table([out / "runs" / "alignment_table"], out / "alignment_table")
+    text = write_report(out, ["alignment_table"], {"alignment_table": []}, {"alignment_table": 1.0},
+                        {"alignment_table": 0}, command="mmml-survey --out r").read_text()
+    assert "Seeds: 5 (0, 1, 2, 3, 4); a seed sets the model's initialisation" in text
+    assert "digit_sequences: test redrawn by each seed" in text
+    claims = text[text.index("## Claims"):]
+    assert ("| Explicit alignment places boundaries better than implicit attention | digit_sequences | explicit "
+            "dtw_template vs implicit attention") in claims and "**holds**" in claims
+    assert "| Fusion beats the best single modality | – |" in claims and "not testable here" in claims
+    prov = text[text.index("## Provenance"):]
+    assert "Command: `mmml-survey --out r`" in prov and "`abc123`" in prov and "cpu (test)" in prov
+    assert "scipy " in prov and "Git revision of the report" in prov
