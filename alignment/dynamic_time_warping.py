@@ -1,14 +1,18 @@
-"""Dynamic time warping, batched in torch with an anti-diagonal wavefront.
+"""Dynamic time warping: compiled per-pair kernels on CPU, a batched torch wavefront on other devices.
 
 Reference: H. Sakoe and S. Chiba, "Dynamic programming algorithm optimization for spoken word
 recognition", IEEE Trans. ASSP 26(1), 1978.
 
-The accumulated-cost recursion is evaluated one anti-diagonal ``i + j = k`` at a time: every cell of
-a diagonal depends only on the two previous diagonals, so each step is a handful of vectorised
-ops over (cells of the diagonal) x (batch). Tensors are kept batch-last, ``(N, M, B)``, so that a
-diagonal is a strided view whose inner dimension (the batch) is contiguous; no skewed copy is made.
-Local distances are computed per diagonal from ``x`` and ``y`` (few features) or from one batched
-matmul (many features). With ``return_path=False`` only three diagonals are kept in memory.
+On CPU (float32/float64, numba installed) each pair runs in :mod:`._dtw_kernels`, compiled on the
+first call: one pass along the anti-diagonals ``i + j = k`` with the local distances of a diagonal
+computed in the same pass (no N x M table), one thread. Elsewhere (GPU, other dtypes, no numba, or
+``MMML_DTW_BACKEND=torch``) the same recursion is evaluated in torch one anti-diagonal at a time:
+every cell of a diagonal depends only on the two previous diagonals, so each step is a handful of
+vectorised ops over (cells of the diagonal) x (batch). Tensors are kept batch-last, ``(N, M, B)``, so
+that a diagonal is a strided view whose inner dimension (the batch) is contiguous. Local distances
+are computed per diagonal from ``x`` and ``y`` (few features) or from one batched matmul (many
+features). With ``return_path=False`` only three diagonals are kept in memory. Both routes give the
+same costs and the same paths (ties: diagonal, then vertical, then horizontal).
 
 Conventions: ``distance="sqeuclidean"`` sums squared Euclidean distances along the path, so
 ``dtw(x, y) == tslearn.metrics.dtw(x, y) ** 2 == dtaidistance.dtw.distance(x, y) ** 2`` (those
@@ -19,6 +23,7 @@ libraries return the square root of that sum). ``symmetric1`` is ``c + min(diag,
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +40,49 @@ STEP_PATTERNS: dict[str, tuple[float, float, float]] = {
 DISTANCES = ("sqeuclidean", "euclidean")
 # above this many features the local distances come from one matmul instead of per-diagonal differences
 _MATMUL_MIN_FEATURES = 8
+_KERNELS: list = []  # the compiled CPU kernels module (or None without numba), loaded on first use
+
+
+def _cpu_kernels(*tensors: Tensor):
+    """:mod:`._dtw_kernels` when every tensor is a float32/float64 CPU tensor and numba imports, else None.
+
+    ``MMML_DTW_BACKEND=torch`` forces the torch wavefront (which also runs on GPUs)."""
+    if os.environ.get("MMML_DTW_BACKEND", "auto") == "torch":
+        return None
+    if any(t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64) for t in tensors):
+        return None
+    if not _KERNELS:
+        try:
+            from . import _dtw_kernels
+        except ImportError:  # numba missing: the torch wavefront is correct, only slower on CPU
+            _dtw_kernels = None
+        _KERNELS.append(_dtw_kernels)
+    return _KERNELS[0]
+
+
+def _run_compiled(kernels, x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[int],
+                  m_len: list[int], window: int | None, weights: tuple[float, float, float], distance: str,
+                  return_path: bool):
+    """Costs (B,) and paths of :func:`_run` from the compiled kernels, one pair at a time."""
+    ref = cost if cost is not None else x
+    np_dtype = np.float64 if ref.dtype == torch.float64 else np.float32
+    bsz = ref.shape[0]
+    n, m = (cost.shape[1], cost.shape[2]) if cost is not None else (x.shape[1], y.shape[1])
+    nl, ml = np.asarray(n_len, dtype=np.int64), np.asarray(m_len, dtype=np.int64)
+    out = np.empty(bsz, dtype=np_dtype)
+    paths = np.empty((bsz, n + m - 1, 2) if return_path else (1, 1, 2), dtype=np.int64)
+    plen = np.zeros(bsz, dtype=np.int64)
+    w_diag = np_dtype(weights[0] - 1.0)
+    win = -1 if window is None else int(window)
+    if cost is not None:
+        kernels.dtw_costs(cost.detach().contiguous().numpy(), nl, ml, win, w_diag, return_path, out, paths, plen)
+    else:
+        kernels.dtw_sequences(x.detach().contiguous().numpy(), y.detach().contiguous().numpy(), nl, ml, win, w_diag,
+                              distance == "euclidean", return_path, out, paths, plen)
+    cost_t = torch.from_numpy(out)
+    if not return_path:
+        return cost_t, None
+    return cost_t, [torch.from_numpy(paths[b, : plen[b]]) for b in range(bsz)]
 
 
 def band_range(k: int, n: int, m: int, window: int | None) -> tuple[int, int]:
@@ -237,7 +285,14 @@ def _run(x: Tensor | None, y: Tensor | None, cost: Tensor | None, n_len: list[in
          window: int | None, step_pattern: str, distance: str, return_path: bool, single: bool):
     weights = STEP_PATTERNS[step_pattern]
     _check_band(window, n_len, m_len)
+    kernels = _cpu_kernels(*(t for t in (x, y, cost) if t is not None))
+    if kernels is not None:  # (B, N, D) sequences or (B, N, M) costs, one compiled pass per pair
+        out, paths = _run_compiled(kernels, x, y, cost, n_len, m_len, window, weights, distance, return_path)
+        if single:
+            return (out[0], paths[0]) if return_path else out[0]
+        return (out, paths) if return_path else out
     if cost is not None:
+        cost = cost.permute(1, 2, 0).contiguous()
         n, m, bsz = cost.shape
         dtype, device = cost.dtype, cost.device
         costs = _DiagonalCosts(None, None, cost, distance)
@@ -347,5 +402,4 @@ def dtw_from_cost(cost: Tensor, x_lengths: Tensor | Sequence[int] | None = None,
         raise ValueError(f"cost has shape {tuple(cost.shape)}: an empty sequence; DTW needs at least one frame each")
     n_len = _lengths(x_lengths, bsz, n, "x_lengths")
     m_len = _lengths(y_lengths, bsz, m, "y_lengths")
-    c = cost.detach().permute(1, 2, 0).contiguous()
-    return _run(None, None, c, n_len, m_len, window, step_pattern, "sqeuclidean", return_path, single)
+    return _run(None, None, cost.detach(), n_len, m_len, window, step_pattern, "sqeuclidean", return_path, single)

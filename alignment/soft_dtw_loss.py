@@ -4,8 +4,10 @@ Reference: M. Cuturi and M. Blondel, "Soft-DTW: a differentiable loss function f
 ICML 2017 (forward recursion: Algorithm 1; gradient by the backward recursion: Algorithm 2). The
 normalised variant is the soft-DTW divergence of Blondel, Mensch and Vert (AISTATS 2021).
 
-Both recursions run batched over anti-diagonals, like :mod:`mmml.alignment.dynamic_time_warping`, on any device. The min
-of DTW becomes ``softmin_g(a) = -g log sum exp(-a / g)``, so soft-DTW tends to DTW as ``g -> 0``
+On CPU (float32/float64, numba installed) both recursions run per pair in compiled kernels
+(:mod:`._dtw_kernels`), one thread; elsewhere they run batched over anti-diagonals in torch, like
+:mod:`mmml.alignment.dynamic_time_warping`, on any device. The min of DTW becomes
+``softmin_g(a) = -g log sum exp(-a / g)``, so soft-DTW tends to DTW as ``g -> 0``
 (from below: ``dtw - g log 3 (N + M) <= soft_dtw <= dtw``).
 """
 
@@ -13,11 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from .dynamic_time_warping import STEP_PATTERNS, _as_batch, _check_band, _check_choice, _lengths, band_range
+from .dynamic_time_warping import (
+    STEP_PATTERNS,
+    _as_batch,
+    _check_band,
+    _check_choice,
+    _cpu_kernels,
+    _lengths,
+    band_range,
+)
 
 __all__ = ["SoftDTWLoss", "soft_dtw", "soft_dtw_from_cost"]
 
@@ -29,17 +40,32 @@ def _diagonals(t: Tensor) -> Tensor:
 
 
 def _valid_mask(n: int, m: int, n_len: list[int], m_len: list[int], device: torch.device) -> Tensor:
-    rows = torch.arange(n, device=device)[:, None, None] < torch.tensor(n_len, device=device)
-    cols = torch.arange(m, device=device)[None, :, None] < torch.tensor(m_len, device=device)
-    return rows & cols  # (N, M, B)
+    rows = torch.arange(n, device=device)[None, :, None] < torch.tensor(n_len, device=device)[:, None, None]
+    cols = torch.arange(m, device=device)[None, None, :] < torch.tensor(m_len, device=device)[:, None, None]
+    return rows & cols  # (B, N, M)
 
 
 class _SoftDTW(torch.autograd.Function):
-    """Soft-DTW of a batch of local-cost tables (N, M, B), with the gradient of Cuturi & Blondel's Algorithm 2."""
+    """Soft-DTW of a batch of local-cost tables (B, N, M), with the gradient of Cuturi & Blondel's Algorithm 2.
+
+    Compiled per-pair kernels on CPU; the torch wavefront (batch-last tables) elsewhere."""
 
     @staticmethod
     def forward(ctx, cost: Tensor, gamma: float, n_len: list[int], m_len: list[int], window: int | None,
                 weights: tuple[float, float, float]) -> Tensor:
+        ctx.gamma, ctx.n_len, ctx.m_len, ctx.window, ctx.weights = gamma, n_len, m_len, window, weights
+        kernels = _cpu_kernels(cost)
+        ctx.kernels = kernels
+        if kernels is not None:
+            bsz, n, m = cost.shape
+            c = cost.detach().contiguous()
+            table = np.empty((bsz, (n + 2) * (m + 2)), dtype=c.numpy().dtype)
+            out = np.empty(bsz, dtype=table.dtype)
+            kernels.soft_dtw_forward(c.numpy(), np.asarray(n_len, dtype=np.int64), np.asarray(m_len, dtype=np.int64),
+                                     -1 if window is None else int(window), gamma, *weights, table, out)
+            ctx.save_for_backward(c, torch.from_numpy(table))
+            return torch.from_numpy(out)
+        cost = cost.permute(1, 2, 0).contiguous()
         n, m, bsz = cost.shape
         table = torch.full((n + 1, m + 1, bsz), torch.inf, dtype=cost.dtype, device=cost.device)
         table[0, 0] = 0.0
@@ -60,7 +86,6 @@ class _SoftDTW(torch.autograd.Function):
         idx = torch.arange(bsz, device=cost.device)
         ends = (torch.tensor(n_len, device=cost.device), torch.tensor(m_len, device=cost.device))
         ctx.save_for_backward(cost, table)
-        ctx.gamma, ctx.n_len, ctx.m_len, ctx.window, ctx.weights = gamma, n_len, m_len, window, weights
         return table[ends[0], ends[1], idx]
 
     @staticmethod
@@ -68,6 +93,13 @@ class _SoftDTW(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         cost, table = ctx.saved_tensors
         gamma, window, (w_d, w_v, w_h) = ctx.gamma, ctx.window, ctx.weights
+        if ctx.kernels is not None:
+            bsz, n, m = cost.shape
+            grad = np.zeros((bsz, n, m), dtype=cost.numpy().dtype)
+            ctx.kernels.soft_dtw_backward(cost.numpy(), table.numpy().reshape(bsz, n + 2, m + 2),
+                                          np.asarray(ctx.n_len, dtype=np.int64), np.asarray(ctx.m_len, dtype=np.int64),
+                                          gamma, w_d, w_v, w_h, grad_out.detach().double().contiguous().numpy(), grad)
+            return torch.from_numpy(grad), None, None, None, None, None
         n, m, bsz = cost.shape
         kw = {"dtype": cost.dtype, "device": cost.device}
         # softmin weight of each predecessor in each cell: exp((R[s] - R[p] - w c[s]) / gamma), zero off the band
@@ -95,7 +127,7 @@ class _SoftDTW(torch.autograd.Function):
             dst.add_(t)
         inner = probs[:, 1 : n + 1, 1 : m + 1]
         local = inner[0] * w_d + inner[1] * w_v + inner[2] * w_h
-        return grad[1 : n + 1, 1 : m + 1] * local, None, None, None, None, None
+        return (grad[1 : n + 1, 1 : m + 1] * local).permute(2, 0, 1), None, None, None, None, None
 
 
 def _soft_dtw_nmb(cost: Tensor, gamma: float, n_len: list[int], m_len: list[int], window: int | None,
@@ -103,10 +135,11 @@ def _soft_dtw_nmb(cost: Tensor, gamma: float, n_len: list[int], m_len: list[int]
     if not gamma > 0:
         raise ValueError(f"gamma={gamma} must be > 0; use mmml.alignment.dtw (hard DTW) for the hard min (gamma = 0)")
     _check_band(window, n_len, m_len)
-    n, m, _ = cost.shape
-    if any(a < n for a in n_len) or any(a < m for a in m_len):  # padding never feeds a valid cell; keep it finite
+    _, n, m = cost.shape
+    ragged = any(a < n for a in n_len) or any(a < m for a in m_len)
+    if ragged and _cpu_kernels(cost) is None:  # torch route: padding never feeds a valid cell; keep it finite
         cost = cost.masked_fill(~_valid_mask(n, m, n_len, m_len, cost.device), 0.0)
-    return _SoftDTW.apply(cost.contiguous(), float(gamma), n_len, m_len, window, STEP_PATTERNS[step_pattern])
+    return _SoftDTW.apply(cost, float(gamma), n_len, m_len, window, STEP_PATTERNS[step_pattern])
 
 
 def soft_dtw_from_cost(cost: Tensor, gamma: float = 1.0, x_lengths: Tensor | Sequence[int] | None = None,
@@ -142,16 +175,43 @@ def soft_dtw_from_cost(cost: Tensor, gamma: float = 1.0, x_lengths: Tensor | Seq
         raise ValueError(f"cost has shape {tuple(cost.shape)}: an empty sequence; soft-DTW needs a frame each")
     n_len = _lengths(x_lengths, cost.shape[0], cost.shape[1], "x_lengths")
     m_len = _lengths(y_lengths, cost.shape[0], cost.shape[2], "y_lengths")
-    out = _soft_dtw_nmb(cost.permute(1, 2, 0), gamma, n_len, m_len, window, step_pattern)
+    out = _soft_dtw_nmb(cost, gamma, n_len, m_len, window, step_pattern)
     return out[0] if single else out
 
 
+class _SqDistances(torch.autograd.Function):
+    """(B, N, M) squared Euclidean distances from the compiled kernel (differences, not the expanded
+    square, so no cancellation); gradient ``dx_i = 2 (x_i sum_j G_ij - sum_j G_ij y_j)`` by matmuls."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, y: Tensor, kernels) -> Tensor:
+        xc, yc = x.detach().contiguous(), y.detach().contiguous()
+        out = np.empty((x.shape[0], x.shape[1], y.shape[1]), dtype=xc.numpy().dtype)
+        kernels.sq_distances(xc.numpy(), yc.numpy(), out)
+        ctx.save_for_backward(xc, yc)
+        return torch.from_numpy(out)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, y = ctx.saved_tensors
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = 2 * (grad.sum(2, keepdim=True) * x - grad @ y)
+        if ctx.needs_input_grad[1]:
+            gy = 2 * (grad.sum(1)[..., None] * y - grad.transpose(1, 2) @ x)
+        return gx, gy, None
+
+
 def _sq_distances(x: Tensor, y: Tensor) -> Tensor:
-    """(N, M, B) squared Euclidean distances between (B, N, D) and (B, M, D), differentiable."""
+    """(B, N, M) squared Euclidean distances between (B, N, D) and (B, M, D), differentiable."""
+    kernels = _cpu_kernels(x, y)
+    if kernels is not None and x.dtype == y.dtype:
+        return _SqDistances.apply(x, y, kernels)
     if x.shape[-1] < 8:
-        return (x.permute(1, 0, 2)[:, None] - y.permute(1, 0, 2)[None]).square().sum(-1)
+        return (x[:, :, None] - y[:, None]).square().sum(-1)
     c = (x * x).sum(-1)[:, :, None] + (y * y).sum(-1)[:, None, :] - 2 * x @ y.transpose(1, 2)
-    return c.clamp(min=0).permute(1, 2, 0)
+    return c.clamp(min=0)
 
 
 def soft_dtw(x: Tensor, y: Tensor, gamma: float = 1.0, x_lengths: Tensor | Sequence[int] | None = None,

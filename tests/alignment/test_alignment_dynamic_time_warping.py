@@ -147,3 +147,45 @@ def test_errors_name_the_input_and_the_fix():
         dtw(x, y, step_pattern="asymmetric")
     with pytest.raises(ValueError, match=r"x_lengths\[0\]=11 lies outside 0..10"):
         dtw(x, y, [11, 3])
+
+
+@pytest.mark.parametrize("features", [2, 13, 40])
+def test_dtaidistance_multivariate_cost(features):
+    """Multivariate DTW equals dtaidistance's C ``dtw_ndim.distance_fast`` (squared) and its Python twin."""
+    ndim = pytest.importorskip("dtaidistance.dtw_ndim")
+    rng = np.random.default_rng(features)
+    x, y = rng.standard_normal((3, 30, features)), rng.standard_normal((3, 24, features))
+    ours = dtw(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    fast = [ndim.distance_fast(x[b], y[b]) for b in range(3)]
+    np.testing.assert_allclose(np.sqrt(ours), fast, rtol=1e-9)
+    np.testing.assert_allclose(np.sqrt(ours), [ndim.distance(x[b], y[b], use_c=False) for b in range(3)], rtol=1e-9)
+    ours32 = dtw(torch.from_numpy(x).float(), torch.from_numpy(y).float()).numpy()
+    np.testing.assert_allclose(np.sqrt(ours32), fast, rtol=1e-5)
+
+
+@pytest.mark.parametrize("step_pattern", ["symmetric1", "symmetric2"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_kernels_equal_the_torch_wavefront(monkeypatch, step_pattern, dtype):
+    """The CPU kernels and the torch wavefront (the GPU route) give the same costs and the same paths,
+    with ragged lengths, a band, both local distances, few and many features, and precomputed costs."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(7)
+    for features in (1, 3, 20):
+        x = torch.from_numpy(rng.standard_normal((4, 15, features))).to(dtype)
+        y = torch.from_numpy(rng.standard_normal((4, 12, features))).to(dtype)
+        for window, x_len, y_len in [(None, [15, 9, 4, 1], [12, 12, 6, 3]), (5, [15, 9, 8, 12], [12, 11, 6, 10])]:
+            for distance in ("sqeuclidean", "euclidean"):
+                kw = {"window": window, "step_pattern": step_pattern, "distance": distance, "return_path": True}
+                monkeypatch.setenv("MMML_DTW_BACKEND", "auto")
+                cost, paths = dtw(x, y, x_len, y_len, **kw)
+                monkeypatch.setenv("MMML_DTW_BACKEND", "torch")
+                ref_cost, ref_paths = dtw(x, y, x_len, y_len, **kw)
+                torch.testing.assert_close(cost, ref_cost)
+                assert all(torch.equal(p, q) for p, q in zip(paths, ref_paths, strict=True))
+    c = torch.from_numpy(rng.random((3, 9, 11))).to(dtype)
+    monkeypatch.setenv("MMML_DTW_BACKEND", "auto")
+    cost, paths = dtw_from_cost(c, [9, 4, 6], [11, 11, 3], step_pattern=step_pattern, return_path=True)
+    monkeypatch.setenv("MMML_DTW_BACKEND", "torch")
+    ref_cost, ref_paths = dtw_from_cost(c, [9, 4, 6], [11, 11, 3], step_pattern=step_pattern, return_path=True)
+    torch.testing.assert_close(cost, ref_cost)
+    assert all(torch.equal(p, q) for p, q in zip(paths, ref_paths, strict=True))

@@ -107,3 +107,46 @@ def test_errors():
         soft_dtw(torch.randn(2, 5, 1), torch.randn(2, 8, 3))
     with pytest.raises(ValueError, match=r"x is an empty sequence at batch index 1"):
         soft_dtw(torch.randn(2, 5, 1), torch.randn(2, 8, 1), x_lengths=[5, 0])
+
+
+@pytest.mark.parametrize("features", [1, 5])
+def test_tslearn_value_alignment_and_gradient(tslearn_metrics, features):
+    """Soft-DTW value, expected alignment (the gradient with respect to the costs) and the gradient with
+    respect to x equal tslearn's (Blondel's implementation of Cuturi & Blondel's Algorithms 1 and 2)."""
+    from tslearn.metrics.softdtw_variants import SoftDTW, SquaredEuclidean
+
+    rng = np.random.default_rng(features)
+    x, y = rng.standard_normal((11, features)), rng.standard_normal((8, features))
+    xt = torch.from_numpy(x).requires_grad_()
+    value = soft_dtw(xt, torch.from_numpy(y), gamma=0.3)
+    value.backward()
+    assert value.item() == pytest.approx(tslearn_metrics.soft_dtw(x, y, gamma=0.3), rel=1e-12)
+    dist = SquaredEuclidean(x, y)
+    sdtw = SoftDTW(dist, gamma=0.3)
+    assert value.item() == pytest.approx(sdtw.compute(), rel=1e-12)
+    with np.errstate(over="ignore"):  # tslearn's exp((R - inf) / gamma) off the grid; its result is finite
+        alignment = sdtw.grad()
+    np.testing.assert_allclose(xt.grad.numpy(), dist.jacobian_product(alignment), rtol=1e-9, atol=1e-12)
+    cost = torch.from_numpy(((x[:, None] - y[None]) ** 2).sum(-1)).requires_grad_()
+    soft_dtw_from_cost(cost, 0.3).backward()
+    np.testing.assert_allclose(cost.grad.numpy(), alignment, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"step_pattern": "symmetric2"}, {"window": 3},
+                                    {"x_lengths": [10, 6, 3], "y_lengths": [9, 9, 2]}])
+@pytest.mark.parametrize("features", [2, 12])
+def test_compiled_kernels_equal_the_torch_wavefront(monkeypatch, kwargs, features):
+    """The CPU kernels and the torch route (the GPU route) give the same values and gradients."""
+    pytest.importorskip("numba")
+    x = torch.randn(3, 10, features, dtype=torch.float64)
+    y = torch.randn(3, 9, features, dtype=torch.float64)
+    results = []
+    for backend in ("auto", "torch"):
+        monkeypatch.setenv("MMML_DTW_BACKEND", backend)
+        a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
+        v = soft_dtw(a, b, 0.5, **kwargs)
+        (v * torch.arange(1.0, 4.0, dtype=torch.float64)).sum().backward()
+        v32 = soft_dtw(x.float(), y.float(), 0.5, **kwargs)
+        results.append((v.detach(), a.grad, b.grad, v32))
+    for got, ref in zip(results[0], results[1], strict=True):
+        torch.testing.assert_close(got, ref)

@@ -1,0 +1,305 @@
+"""Compiled CPU kernels for DTW and soft-DTW (numba), one pair at a time, one thread.
+
+Imported lazily by :mod:`mmml.alignment.dynamic_time_warping` and :mod:`mmml.alignment.soft_dtw_loss`
+on the first CPU call (never at package import); compiled once and cached on disk (``cache=True``).
+
+Hard DTW (Sakoe & Chiba, 1978) runs along anti-diagonals ``i + j = k``: the cells of a diagonal are
+independent, so the local distances of a diagonal (a loop over features, contiguous over cells: ``x``
+is stored (D, N) and ``y`` reversed, (D, M)) and the min-plus step vectorise, with no serial chain
+from one cell to the next. Same recursion, band and tie rule (diagonal, then vertical, then horizontal)
+as the torch wavefront. Soft-DTW (Cuturi & Blondel, ICML 2017) runs its forward recursion
+(Algorithm 1) along anti-diagonals too, so that the ``exp``/``log`` of a cell do not wait on its left
+neighbour; the backward recursion (Algorithm 2) runs row by row from the end, each edge weight
+``exp((R[s] - R[p] - w c[s]) / gamma)`` computed once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+U = np.uint64  # unsigned indices: no negative-index wraparound checks, so inner loops vectorise
+_OPTS = {"cache": True, "nogil": True, "error_model": "numpy", "boundscheck": False}
+
+
+@njit(**_OPTS)
+def _band(k, n, m, window):
+    lo, hi = max(1, k - m), min(n, k - 1)
+    if window >= 0:
+        lo, hi = max(lo, (k - window + 1) // 2), min(hi, (k + window) // 2)
+    return lo, hi
+
+
+@njit(**_OPTS)
+def _step(r0, r1, r2, acc, lo, hi, w_diag, keep, sd, so):
+    """One anti-diagonal: r0[i] = c + min(r2[i-1] + w_diag c, r1[i-1], r1[i]) for i in lo..hi, c = acc[i];
+    with ``keep``, the step codes into sd[so + i - 1] (0 diagonal, 1 vertical, 2 or 3 horizontal).
+
+    Indices are unsigned: numba then drops its negative-index checks and the loops vectorise."""
+    size, a, o = U(hi - lo + 1), U(lo - 1), U(lo)
+    if keep:
+        sa = U(so + lo - 1)
+        for t in range(size):
+            c = acc[o + t]
+            dg = r2[a + t] + w_diag * c if w_diag != 0 else r2[a + t]
+            up = r1[a + t]
+            lf = r1[o + t]
+            code = 0
+            best = dg
+            if up < dg:
+                best = up
+                code = 1
+            if lf < best:
+                best = lf
+                code += 2
+            r0[o + t] = best + c
+            sd[sa + t] = code
+    elif w_diag != 0:
+        for t in range(size):
+            c = acc[o + t]
+            dg = r2[a + t] + w_diag * c
+            up = r1[a + t]
+            lf = r1[o + t]
+            best = up if up < dg else dg
+            best = lf if lf < best else best
+            r0[o + t] = best + c
+    else:
+        for t in range(size):
+            dg = r2[a + t]
+            up = r1[a + t]
+            lf = r1[o + t]
+            best = up if up < dg else dg
+            best = lf if lf < best else best
+            r0[o + t] = best + acc[o + t]
+
+
+@njit(**_OPTS)
+def _backtrack(steps, n_max, n, m, path):
+    """0-based path from (0, 0) to (n - 1, m - 1) into path[:L]; steps[(i + j) n_max + i] is cell (i, j)'s code."""
+    i, j, size = n - 1, m - 1, 0
+    while True:
+        path[size, 0] = i
+        path[size, 1] = j
+        size += 1
+        if i == 0 and j == 0:
+            break
+        code = steps[(i + j) * n_max + i]
+        if i == 0:
+            j -= 1
+        elif j == 0:
+            i -= 1
+        elif code == 0:
+            i -= 1
+            j -= 1
+        elif code == 1:
+            i -= 1
+        else:
+            j -= 1
+    for a in range(size // 2):
+        b = size - 1 - a
+        for col in range(2):
+            t = path[a, col]
+            path[a, col] = path[b, col]
+            path[b, col] = t
+    return size
+
+
+@njit(**_OPTS)
+def _fence(r0, lo, hi, n):
+    """Rows next to this diagonal's range still hold diagonal k - 3: make them unreachable."""
+    r0[lo - 1] = np.inf
+    if hi < n:
+        r0[hi + 1] = np.inf
+
+
+@njit(**_OPTS)
+def dtw_sequences(x, y, n_len, m_len, window, w_diag, euclid, keep, out, paths, path_len):
+    """DTW of each pair of (B, N, D) ``x`` and (B, M, D) ``y``; costs into ``out`` (B,), paths (with
+    ``keep``) into ``paths`` (B, N + M - 1, 2) and their lengths into ``path_len``. ``window < 0``: no band."""
+    bsz, n_max, d = x.shape
+    m_max = y.shape[1]
+    inf = np.inf
+    xt = np.empty(d * n_max, dtype=x.dtype)  # (D, N): feature f of x[i] at f n_max + i
+    yr = np.empty(d * m_max, dtype=x.dtype)  # (D, M) reversed: feature f of y[j] at f m_max + m - 1 - j
+    r0, r1, r2 = np.empty(n_max + 2, x.dtype), np.empty(n_max + 2, x.dtype), np.empty(n_max + 2, x.dtype)
+    acc = np.empty(n_max + 1, dtype=x.dtype)
+    steps = np.empty((n_max + m_max - 1) * n_max if keep else 1, dtype=np.uint8)
+    for b in range(bsz):
+        n, m = n_len[b], m_len[b]
+        for i in range(n):
+            for f in range(d):
+                xt[f * n_max + i] = x[b, i, f]
+        for j in range(m):
+            for f in range(d):
+                yr[f * m_max + m - 1 - j] = y[b, j, f]
+        r0[:] = inf
+        r1[:] = inf
+        r2[:] = inf
+        r1[0] = 0.0  # diagonal 0 (cell (0, 0)) sits two steps back when k = 2
+        r2, r1, r0 = r1, r0, r2  # now r2: diagonal 0, r1: diagonal 1 (all inf)
+        for k in range(2, n + m + 1):
+            lo, hi = _band(k, n, m, window)
+            if lo > hi:
+                r0[:] = inf
+                r2, r1, r0 = r1, r0, r2
+                continue
+            # local distances of cells (i, k - i), i = lo..hi: x[i - 1] against y[k - i - 1] = yr[m - k + i]
+            size, o = U(hi - lo + 1), U(lo)
+            for f in range(d):
+                a, q = U(f * n_max + lo - 1), U(f * m_max + m - k + lo)
+                if f == 0:
+                    for t in range(size):
+                        u = xt[a + t] - yr[q + t]
+                        acc[o + t] = u * u
+                else:
+                    for t in range(size):
+                        u = xt[a + t] - yr[q + t]
+                        acc[o + t] += u * u
+            if euclid:
+                for t in range(size):
+                    acc[o + t] = math.sqrt(acc[o + t])
+            _step(r0, r1, r2, acc, lo, hi, w_diag, keep, steps, (k - 2) * n_max)
+            _fence(r0, lo, hi, n)
+            r2, r1, r0 = r1, r0, r2
+        out[b] = r1[n]  # diagonal n + m, rotated into r1
+        if keep:
+            path_len[b] = _backtrack(steps, n_max, n, m, paths[b])
+
+
+@njit(**_OPTS)
+def dtw_costs(cost, n_len, m_len, window, w_diag, keep, out, paths, path_len):
+    """DTW of each (N, M) local-cost matrix of ``cost`` (B, N, M); outputs as :func:`dtw_sequences`."""
+    bsz, n_max, m_max = cost.shape
+    inf = np.inf
+    r0, r1, r2 = np.empty(n_max + 2, cost.dtype), np.empty(n_max + 2, cost.dtype), np.empty(n_max + 2, cost.dtype)
+    acc = np.empty(n_max + 1, dtype=cost.dtype)
+    steps = np.empty((n_max + m_max - 1) * n_max if keep else 1, dtype=np.uint8)
+    for b in range(bsz):
+        n, m = n_len[b], m_len[b]
+        c = cost[b]
+        r0[:] = inf
+        r1[:] = inf
+        r2[:] = inf
+        r1[0] = 0.0
+        r2, r1, r0 = r1, r0, r2
+        for k in range(2, n + m + 1):
+            lo, hi = _band(k, n, m, window)
+            if lo > hi:
+                r0[:] = inf
+                r2, r1, r0 = r1, r0, r2
+                continue
+            for i in range(lo, hi + 1):
+                acc[i] = c[i - 1, k - i - 1]
+            _step(r0, r1, r2, acc, lo, hi, w_diag, keep, steps, (k - 2) * n_max)
+            _fence(r0, lo, hi, n)
+            r2, r1, r0 = r1, r0, r2
+        out[b] = r1[n]
+        if keep:
+            path_len[b] = _backtrack(steps, n_max, n, m, paths[b])
+
+
+@njit(**_OPTS)
+def sq_distances(x, y, out):
+    """out[b, i, j] = sum_f (x[b, i, f] - y[b, j, f]) ** 2 for (B, N, D) ``x`` and (B, M, D) ``y``."""
+    bsz, n, d = x.shape
+    m = y.shape[1]
+    yt = np.empty((d, m), dtype=x.dtype)
+    for b in range(bsz):
+        for j in range(m):
+            for f in range(d):
+                yt[f, j] = y[b, j, f]
+        for i in range(n):
+            row = out[b, i]
+            xv, yf = x[b, i, 0], yt[0]
+            for j in range(m):
+                u = xv - yf[j]
+                row[j] = u * u
+            for f in range(1, d):
+                xv, yf = x[b, i, f], yt[f]
+                for j in range(m):
+                    u = xv - yf[j]
+                    row[j] += u * u
+
+
+@njit(**_OPTS)
+def soft_dtw_forward(cost, n_len, m_len, window, gamma, w_d, w_v, w_h, table, out):
+    """Soft-DTW (Cuturi & Blondel, Algorithm 1) of each (N, M) matrix of ``cost`` (B, N, M), along
+    anti-diagonals; fills ``table`` (B, (N + 2) (M + 2)), R row-major with border, inf off the band."""
+    bsz, n_max, m_max = cost.shape
+    inf = np.inf
+    ig = 1.0 / gamma
+    wd = U(m_max + 2)  # row stride of R
+    for b in range(bsz):
+        n, m = n_len[b], m_len[b]
+        r, c = table[b], cost[b]
+        r[:] = inf
+        r[0] = 0.0
+        for k in range(2, n + m + 1):
+            lo, hi = _band(k, n, m, window)
+            for i in range(U(lo), U(hi + 1)):
+                at = i * (wd - U(1)) + U(k)  # R[i, k - i]
+                cc = c[i - U(1), U(k) - i - U(1)]
+                a0 = r[at - wd - U(1)] + w_d * cc
+                a1 = r[at - wd] + w_v * cc
+                a2 = r[at - U(1)] + w_h * cc
+                mn = a1 if a1 < a0 else a0
+                mn = a2 if a2 < mn else mn
+                if mn == inf:
+                    continue
+                s = math.exp((mn - a0) * ig) + math.exp((mn - a1) * ig) + math.exp((mn - a2) * ig)
+                r[at] = mn - gamma * math.log(s)
+        out[b] = r[U(n) * wd + U(m)]
+
+
+@njit(**_OPTS)
+def soft_dtw_backward(cost, table, n_len, m_len, gamma, w_d, w_v, w_h, grad_out, grad):
+    """Gradient of soft-DTW with respect to ``cost`` (Cuturi & Blondel, Algorithm 2), into ``grad``
+    (B, N, M), which must start at zero; ``table`` (B, N + 2, M + 2) from :func:`soft_dtw_forward`.
+    E[i, j] = sum over the successors s of (i, j) of E[s] exp((R[s] - R[i, j] - w c[s]) / gamma), and
+    d value / d c[i, j] = E[i, j] sum_t w_t p_t[i, j], the p_t the weights of (i, j)'s own predecessors."""
+    bsz, _, m_max = cost.shape
+    inf = np.inf
+    ig = 1.0 / gamma
+    e_next = np.empty(m_max + 2, dtype=np.float64)
+    pv_next = np.empty(m_max + 2, dtype=np.float64)
+    pd_next = np.empty(m_max + 2, dtype=np.float64)
+    e_cur = np.empty(m_max + 2, dtype=np.float64)
+    pv_cur = np.empty(m_max + 2, dtype=np.float64)
+    pd_cur = np.empty(m_max + 2, dtype=np.float64)
+    for b in range(bsz):
+        n, m = n_len[b], m_len[b]
+        r, c, g = table[b], cost[b], grad[b]
+        e_next[:] = 0.0
+        pv_next[:] = 0.0
+        pd_next[:] = 0.0
+        for i in range(n, 0, -1):
+            e_right = 0.0
+            ph_right = 0.0
+            e_cur[m + 1] = 0.0
+            pd_cur[m + 1] = 0.0
+            for j in range(m, 0, -1):
+                rij = r[i, j]
+                e = 0.0
+                pd = 0.0
+                pv = 0.0
+                ph = 0.0
+                if rij != inf:  # on the band: weights in and out
+                    if i == n and j == m:
+                        e = grad_out[b]
+                    else:
+                        e = e_next[j] * pv_next[j] + e_right * ph_right + e_next[j + 1] * pd_next[j + 1]
+                    cc = c[i - 1, j - 1]
+                    pd = math.exp((rij - r[i - 1, j - 1] - w_d * cc) * ig)
+                    pv = math.exp((rij - r[i - 1, j] - w_v * cc) * ig)
+                    ph = math.exp((rij - r[i, j - 1] - w_h * cc) * ig)
+                    g[i - 1, j - 1] = e * (w_d * pd + w_v * pv + w_h * ph)
+                e_cur[j] = e
+                pv_cur[j] = pv
+                pd_cur[j] = pd
+                e_right = e
+                ph_right = ph
+            e_next, e_cur = e_cur, e_next
+            pv_next, pv_cur = pv_cur, pv_next
+            pd_next, pd_cur = pd_cur, pd_next
