@@ -159,9 +159,18 @@ class DeViSE(_ZeroShotNet):
         return hinge_rank_loss(out["scores"], labels, seen, self.margin)
 
 
-def conse_embedding(proba: Tensor, class_emb: Tensor, top: int) -> Tensor:
-    """ConSE's embedding: sum over the ``top`` most probable classes of p(c|x) s(c), divided by their mass."""
-    p, idx = proba.topk(min(int(top), proba.shape[1]), dim=1)
+def conse_embedding(proba: Tensor, class_emb: Tensor, top: int, seen: Tensor | None = None) -> Tensor:
+    """ConSE's embedding: sum over the ``top`` most probable classes of p(c|x) s(c), divided by their mass.
+
+    ``top`` must be below the number of classes that can be predicted (the ``seen`` ones, all by default):
+    with ``top`` at or above it every seen class enters and the *top-T* selection of Norouzi et al. (their
+    T = 1, 5, 10 of 1,000 seen classes) does nothing.
+    """
+    n_seen = int(seen.sum()) if seen is not None else proba.shape[1]
+    if not 1 <= int(top) < n_seen:
+        raise ValueError(f"model.net.top={top}: ConSE combines the top T of the {n_seen} seen classes, so T must "
+                         f"be in [1, {n_seen - 1}]; lower model.net.top (or hold out fewer classes)")
+    p, idx = proba.topk(int(top), dim=1)
     return (p[..., None] * class_emb[idx]).sum(1) / p.sum(1, keepdim=True).clamp_min(1e-12)
 
 
@@ -183,8 +192,11 @@ class ConSE(_ZeroShotNet):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_classes: int, modality: str = "image",
                  class_embeddings: str | Tensor | np.ndarray = "attributes", hidden: int = 64,
-                 top: int = 10, encoder: dict[str, dict] | None = None) -> None:
+                 top: int = 3, encoder: dict[str, dict] | None = None) -> None:
         super().__init__(specs, num_classes, modality, class_embeddings, hidden, encoder)
+        if not 1 <= int(top) < num_classes:
+            raise ValueError(f"model.net.top={top}; use 1 <= top < the number of seen classes (at most "
+                             f"{num_classes - 1} of {num_classes})")
         self.top = int(top)
         self.head = nn.Linear(hidden, num_classes)
 
@@ -192,7 +204,7 @@ class ConSE(_ZeroShotNet):
         logits = self.head(self.features(batch))
         if seen is not None:
             logits = logits.masked_fill(~seen[None, :], float("-inf"))
-        f = conse_embedding(logits.softmax(-1), self.class_emb, self.top)
+        f = conse_embedding(logits.softmax(-1), self.class_emb, self.top, seen)
         scores = F.normalize(f, dim=-1) @ F.normalize(self.class_emb, dim=-1).T
         return {"logits": logits, "scores": scores, "embedding": f}
 

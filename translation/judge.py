@@ -6,8 +6,9 @@ validation audio (the same examples for every seed) with a fixed seed, independe
 judged; its transcripts of generated speech are scored like any translation (WER, exact match, ...). It is
 trained by a Lightning ``Trainer`` on the run's accelerator (deterministic, no logger, no checkpoint), one
 AdamW step per shuffled batch with the gradient norm clipped to 1. One judge serves every method and seed
-of a data set: its weights are cached on disk, keyed by the data set's parameters, the judge's own and
-the accelerator it was trained on.
+of a data set: its weights are cached on disk, keyed by a hash of the exact (standardised) tensors it
+trains on, the judge's own settings and the accelerator it was trained on
+(:func:`judge_cache_params`).
 
 Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
@@ -23,6 +24,7 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import tempfile
@@ -157,16 +159,38 @@ def train_judge(train: dict[str, Tensor], specs: dict[str, ModalitySpec], epochs
     return net.cpu().eval()
 
 
+def judge_training_data(datamodule: Any) -> dict[str, Tensor]:
+    """What the judge trains on: the train and validation splits (as served: standardised as configured)."""
+    return {k: torch.cat([datamodule.split(s)[k] for s in ("train", "val")]).cpu() for k in KEYS}
+
+
+def judge_cache_params(datamodule: Any, train: dict[str, Tensor], epochs: int, hidden: int, seed: int,
+                       accelerator: str) -> dict[str, Any]:
+    """The judge's cache key: its own settings, the accelerator, and a hash of the exact tensors it trains on.
+
+    The tensors depend on the data set's parameters, its split (which examples are train/val) and the
+    standardisation statistics (of the train split); hashing them keys every one of these, so a judge is
+    reused only for the very data it was trained on, whichever job built it first.
+    """
+    h = hashlib.sha256()
+    for k in KEYS:
+        t = train[k].contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.numpy().tobytes())
+    # v5: keyed by the training tensors (v4 omitted the split and standardisation they depend on)
+    return {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs,
+            "hidden": hidden, "seed": seed, "judge": "attention", "v": 5, "accelerator": accelerator,
+            "train_data": h.hexdigest()}
+
+
 def cached_judge(datamodule: Any, epochs: int = 60, hidden: int = 64, seed: int = 0,
                  device: torch.device | str | None = None) -> AttentionTranslator:
     """The judge of ``datamodule``'s speech, trained once (on ``device``) and cached beside its features."""
     specs = datamodule.specs
     accelerator, _ = accelerator_of(device)
-    # v4: trained by a Lightning Trainer; the accelerator is part of the key (GPU kernels differ in the last bits)
-    params = {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs,
-              "hidden": hidden, "seed": seed, "judge": "attention", "v": 4, "accelerator": accelerator}
-    # train + validation: the same examples whatever the seed (the test split is fixed by data_seed)
-    train = {k: torch.cat([datamodule.split(s)[k] for s in ("train", "val")]) for k in datamodule.split("train")}
+    # train + validation: the same examples for every seed (digit_sequences fixes its splits by data_seed)
+    train = judge_training_data(datamodule)
+    params = judge_cache_params(datamodule, train, epochs, hidden, seed, accelerator)
     cache: FeatureCache = datamodule.cache
 
     def build() -> dict[str, Tensor]:

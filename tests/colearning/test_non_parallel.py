@@ -51,14 +51,42 @@ def test_zero_shot_with_orthogonal_one_hot_embeddings_reduces_to_ordinary_classi
     devise = DeViSE(SPECS, 4, class_embeddings=np.eye(4)).eval()
     out = devise(batch)
     torch.testing.assert_close(out["scores"], devise.project(devise.features(batch)))  # a linear classifier
-    conse = ConSE(SPECS, 4, class_embeddings=np.eye(4), top=4).eval()
-    out = conse(batch)
-    np.testing.assert_array_equal(out["scores"].argmax(1).numpy(), out["logits"].argmax(1).numpy())
+    conse = ConSE(SPECS, 4, class_embeddings=np.eye(4), top=3).eval()
+    conse_out = conse(batch)
+    np.testing.assert_array_equal(conse_out["scores"].argmax(1).numpy(), conse_out["logits"].argmax(1).numpy())
     # and on a candidate subset (the "unseen" classes), the pick is the classifier's among them
     seen = torch.tensor([True, True, False, False])
     labels = torch.tensor([2, 3] * 6)
-    by_hand = accuracy_score(labels.numpy(), 2 + out["logits"][:, 2:].argmax(1).numpy())
+    by_hand = accuracy_score(labels.numpy(), 2 + out["scores"][:, 2:].argmax(1).numpy())
     assert zero_shot_metrics(out["scores"], labels, seen)["zsl_acc"] == pytest.approx(by_hand)
+
+
+def test_conse_top_must_stay_below_the_number_of_seen_classes():
+    emb = torch.eye(4)
+    proba = torch.tensor([[0.4, 0.3, 0.2, 0.1]])
+    with pytest.raises(ValueError, match=r"model.net.top=4.*T must be in \[1, 3\]"):
+        conse_embedding(proba, emb, top=4)
+    seen = torch.tensor([True, True, True, False])  # three seen classes: T = 3 would take them all
+    with pytest.raises(ValueError, match=r"top T of the 3 seen classes.*\[1, 2\]"):
+        conse_embedding(proba, emb, top=3, seen=seen)
+    torch.testing.assert_close(conse_embedding(proba, emb, top=2, seen=seen), torch.tensor([[4 / 7, 3 / 7, 0, 0]]))
+    with pytest.raises(ValueError, match="model.net.top=10"):
+        ConSE(SPECS, 10, top=10)
+    net = ConSE(SPECS, 10, top=7).eval()  # 10 classes, but 3 held out: 7 seen, so T = 7 is refused
+    seen10 = torch.ones(10, dtype=torch.bool)
+    seen10[[2, 5, 8]] = False
+    with pytest.raises(ValueError, match="7 seen classes"):
+        net({"image": torch.zeros(2, 1, 8, 8)}, seen=seen10)
+    assert ConSE(SPECS, 10, top=6).eval()({"image": torch.zeros(2, 1, 8, 8)}, seen=seen10)["scores"].shape == (2, 10)
+
+
+def test_conse_config_top_is_below_the_seen_classes():
+    from pathlib import Path
+
+    import yaml
+
+    cfg = yaml.safe_load((Path(__file__).parents[2] / "experiments/model/colearning/conse.yaml").read_text())
+    assert 1 <= cfg["net"]["top"] < 10 - len(cfg["task"]["unseen"])
 
 
 def test_zero_shot_metrics_against_sklearn_accuracy():
@@ -107,7 +135,7 @@ def test_zero_shot_nets_learn_the_seen_classes(cls):
     labels = torch.arange(4).repeat(30)
     batch = {"image": centres[labels] + 0.3 * torch.randn(len(labels), 1, 8, 8)}
     seen = torch.tensor([True, True, True, False])
-    net = cls(SPECS, 4, class_embeddings=np.eye(4))
+    net = cls(SPECS, 4, class_embeddings=np.eye(4), **({"top": 2} if cls is ConSE else {}))  # T < 3 seen
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
     keep = seen[labels]
     for _ in range(60):
