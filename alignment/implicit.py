@@ -9,7 +9,11 @@ the encoder steps while emitting each word, (L, S), is read out as word spans by
   maximises the summed log attention (Viterbi through a left-to-right chain of the words), optionally
   with silences where no word attends more than uniformly;
 - :func:`argmax_readout`: each word at its attention peak (peaks kept in order), boundaries half-way
-  between consecutive peaks.
+  between consecutive peaks;
+- :func:`expected_readout`: each word centred at its expected position, as wide as its spread.
+
+The read-outs live in :mod:`mmml.alignment.readout`; :mod:`mmml.alignment.attention_aligners` trains the
+attention to align (guided attention, monotonic attention, joint CTC-attention).
 
 Examples:
     >>> att = torch.tensor([[.7, .2, .1, 0.], [.1, .5, .3, .1], [0., .1, .2, .7]])
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -31,60 +34,10 @@ from mmml.data.spec import ModalitySpec
 from mmml.data.text import BOS_ID, EOS_ID, PAD_ID
 
 from .acoustic import AcousticEncoder, step_spans
-from .hmm import viterbi
-from .segments import pad_spans, tiling_spans
+from .readout import READOUTS, argmax_readout, expected_readout, monotonic_readout, read_out
+from .segments import pad_spans
 
-__all__ = ["AttentionAligner", "argmax_readout", "monotonic_readout"]
-
-
-def _check_attention(att: Tensor) -> np.ndarray:
-    a = torch.as_tensor(att).detach().double().cpu().numpy()
-    if a.ndim != 2:
-        raise ValueError(f"attention has shape {tuple(a.shape)}; pass one (words, steps) matrix")
-    if a.shape[0] == 0 or a.shape[1] < a.shape[0]:
-        raise ValueError(f"attention has {a.shape[0]} words over {a.shape[1]} steps; every word needs a step "
-                         "(use a smaller encoder stride)")
-    return a
-
-
-def monotonic_readout(att: Tensor, silence: bool = False) -> Tensor:
-    """Spans (L, 2) of the monotonic segmentation of S steps into L words maximising sum log att[word, step].
-
-    Every word gets at least one step, in order. Without ``silence`` the words tile the steps; with it, an
-    optional silence may come before, between and after the words, scored log(1 / S) per step: a step is
-    left to silence where no word attends to it more than uniform attention would.
-    """
-    a = _check_attention(att)
-    n_words, n_steps = a.shape
-    log_att = np.log(np.clip(a.T, 1e-30, None))
-    if not silence:
-        chain = np.eye(n_words) + np.eye(n_words, k=1)  # stay or move one word on
-        start, final, words, emit = np.eye(n_words)[0], n_words - 1, np.arange(n_words), log_att
-    else:  # states: sil, w1, sil, w2, ..., wL, sil; a silence may be skipped
-        n = 2 * n_words + 1
-        chain = np.eye(n) + np.eye(n, k=1)
-        chain[np.arange(1, n - 2, 2), np.arange(3, n, 2)] = 1.0  # word k -> word k+1 directly
-        start, final = (np.arange(n) < 2).astype(float), [n - 2, n - 1]
-        words = np.full(n, -1)
-        words[1::2] = np.arange(n_words)
-        emit = np.full((n_steps, n), -np.log(n_steps))
-        emit[:, 1::2] = log_att
-    with np.errstate(divide="ignore"):
-        _, states = viterbi(emit, np.log(start), np.log(chain), final_state=final)
-    owner = words[states]
-    steps = np.arange(n_steps)
-    return torch.tensor([[steps[owner == k].min(), steps[owner == k].max() + 1] for k in range(n_words)])
-
-
-def argmax_readout(att: Tensor) -> Tensor:
-    """Spans (L, 2) around each word's attention peak (peaks made non-decreasing), split half-way between peaks."""
-    a = _check_attention(att)
-    peaks = np.maximum.accumulate(a.argmax(1))
-    ends = np.append((peaks[:-1] + peaks[1:]) // 2 + 1, a.shape[1])
-    return tiling_spans(torch.from_numpy(np.maximum.accumulate(ends)))
-
-
-READOUTS = {"monotonic": monotonic_readout, "argmax": argmax_readout}
+__all__ = ["AttentionAligner", "argmax_readout", "expected_readout", "monotonic_readout"]
 
 
 class AttentionAligner(nn.Module):
@@ -100,8 +53,8 @@ class AttentionAligner(nn.Module):
             monotonic by construction, it reads no content to decide where to look, only how far to move).
         location: channels of location-aware additive attention (Chorowski et al. 2015: the previous step's
             attention, convolved with a ``location_kernel``-wide filter, enters the scores); 0 = content only.
-        readout: ``"monotonic"`` or ``"argmax"`` (see the module). silence: let the monotonic readout leave
-            steps to silence between the words.
+        readout: ``"monotonic"``, ``"argmax"`` or ``"expected"`` (:mod:`mmml.alignment.readout`).
+            silence: let the monotonic readout leave steps to silence between the words.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modality: str = "audio", transcript: str = "text",
@@ -194,8 +147,6 @@ class AttentionAligner(nn.Module):
     @torch.no_grad()
     def align(self, batch: dict[str, Tensor]) -> Tensor:
         frames = lengths_of(batch, self.modality)
-        readout = READOUTS[self.readout]
-        extra = {"silence": self.silence} if self.readout == "monotonic" else {}
-        spans = [step_spans(readout(a, **extra), self.encoder.stride, int(frames[i]))
+        spans = [step_spans(read_out(a, self.readout, self.silence), self.encoder.stride, int(frames[i]))
                  for i, a in enumerate(self.attention(batch))]
         return pad_spans(spans, batch[self.transcript].shape[1]).to(batch[self.modality].device)
