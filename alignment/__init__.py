@@ -14,15 +14,15 @@
 The public names are re-exported here: ``from alignment import dtw, CTCAligner, AlignmentTask``.
 """
 
+from .attention_aligners import AligningAttention
 from .explicit import *  # noqa: F403
 from .explicit import __all__ as _explicit
-from .attention_aligners import AligningAttention
 from .implicit import AttentionAligner, argmax_readout, monotonic_readout
 from .supervised import CTCAligner, HMMAligner
 from .task import AlignmentTask
 from .templates import mean_template, soft_dtw_barycenter
 from .unsupervised import CTWAligner, TemplateAligner, UniformAligner
 
-__all__ = [*_explicit, "AligningAttention", "AlignmentTask", "AttentionAligner", "CTCAligner", "CTWAligner", "HMMAligner",
-           "TemplateAligner", "UniformAligner", "argmax_readout", "mean_template", "monotonic_readout",
+__all__ = [*_explicit, "AligningAttention", "AlignmentTask", "AttentionAligner", "CTCAligner", "CTWAligner",
+           "HMMAligner", "TemplateAligner", "UniformAligner", "argmax_readout", "mean_template", "monotonic_readout",
            "soft_dtw_barycenter"]
