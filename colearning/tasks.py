@@ -177,6 +177,10 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
         if stage == "fit":
             self._labelled_pool()
 
+    def default_monitor(self) -> str:
+        """Co-learning's non-parallel headline: accuracy on the unseen classes (``val/zsl_acc``)."""
+        return "val/zsl_acc"
+
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, dict[str, Tensor]]:
         if stage == "train":
             lab = self.labelled_batch(self.trainable)
@@ -233,6 +237,10 @@ class BridgeTask(MMMLTask):
             dm = self.trainer.datamodule
             groups = [list(p) for p in self.net.pairs]
             disjoint_pairs(dm.split("train"), groups, dm.seed)
+
+    def default_monitor(self) -> str:
+        """Co-learning's hybrid headline: retrieval of targets from sources (``val/image2text_R@1``)."""
+        return f"val/{self.net.source}2{self.net.target}_R@1"
 
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, None]:
         return self.net.loss(batch), None

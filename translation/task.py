@@ -15,6 +15,8 @@ split every translation is kept and scored as a whole (:mod:`mmml.translation.ev
   (:mod:`mmml.translation.judge`) scored with the text metrics; ``judge_exact`` is the judge's exact match
   on the real test speech (the ceiling of recognition-based scores).
 
+The validation split is scored the same way (``val/<metric>``); its ``wer`` selects the tested epoch.
+
 Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
     >>> from mmml.data.spec import ModalitySpec
@@ -101,6 +103,10 @@ class TranslationTask(MMMLTask):
             return None, self.net.translate(batch)
         return (self.net.loss(batch) if self.training_mode.gradient else None), None
 
+    def default_monitor(self) -> str:
+        """The translation headline on validation: word error rate (of the judge's transcripts for speech)."""
+        return "val/wer"
+
     # ---- test ----------------------------------------------------------------------------------
     def on_test_start(self) -> None:
         super().on_test_start()
@@ -145,8 +151,9 @@ class TranslationTask(MMMLTask):
         hyps = decode(collected["hyp"], v, collected["hyp_lengths"])
         refs = decode(collected["ref"], v, collected["ref_lengths"])
         scores = text_scores(hyps, refs)
-        self.examples[condition] = [{"reference": " ".join(r), "translation": " ".join(h)}
-                                    for r, h in zip(refs[:N_EXAMPLES], hyps[:N_EXAMPLES], strict=True)]
+        if condition in self.condition_names:  # test conditions only, not "val"
+            self.examples[condition] = [{"reference": " ".join(r), "translation": " ".join(h)}
+                                        for r, h in zip(refs[:N_EXAMPLES], hyps[:N_EXAMPLES], strict=True)]
         if "truncated" in collected:
             scores["truncated"] = float(collected["truncated"].float().mean())
         else:

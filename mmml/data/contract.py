@@ -4,6 +4,10 @@ Keys: one per modality, ``"label"``, ``"<m>_lengths"`` for sequences and tokens,
 ``"<m>_boundaries"`` for alignment data, and ``"<m>_present"`` (bool, per example) when a modality
 was dropped at test time. A dropped modality is absent from the dict and marked present=False, so
 that a model can tell "dropped on purpose" (handle it) from "never provided" (an error).
+
+The loaders (:class:`mmml.data.loader.TensorBatches`) add ``"index"``, each example's position in its
+split (what puts outputs gathered from DDP ranks back in order); it is no modality, and
+:class:`mmml.tasks.MMMLTask` takes it off before a method sees the batch.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ import torch
 from torch import Tensor
 
 SUFFIXES = ("_lengths", "_boundaries", "_present")
+#: the key of each example's position in its split (added by the loaders; not a modality)
+INDEX = "index"
 
 
 def modalities_of(batch: Mapping[str, Tensor]) -> list[str]:
     """Names of the modalities in a batch: keys that are neither ``label`` nor a suffixed companion."""
     names = set()
     for key in batch:
-        if key == "label":
+        if key in ("label", INDEX):
             continue
         for suffix in SUFFIXES:
             if key.endswith(suffix):

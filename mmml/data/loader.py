@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor
 
+from mmml.data.contract import INDEX
+
 Batch = dict[str, Tensor]
 
 
@@ -26,12 +28,19 @@ class TensorBatches:
         seed: base seed of the permutation.
         epoch: callable giving the current epoch (the trainer's), for the permutation.
         transform: ``transform(batch, position)`` applied to each batch (test-time corruptions).
-        rank, world_size: shard for distributed runs (every rank gets ``ceil(n / world_size)``).
+        rank, world_size: shard for distributed runs (every rank gets ``ceil(n / world_size)``, the
+            first examples repeated as padding, as ``torch.utils.data.DistributedSampler`` does).
+
+    Every batch also holds ``"index"`` (:data:`mmml.data.contract.INDEX`), its examples' positions in the
+    split, added after ``transform``, so that outputs gathered from every rank can be put back in split
+    order and freed of the padding duplicates (:meth:`mmml.tasks.MMMLTask._gathered`).
 
     Examples:
         >>> batches = TensorBatches({"x": torch.arange(5), "label": torch.zeros(5)}, batch_size=2)
         >>> [b["x"].tolist() for b in batches]
         [[0, 1], [2, 3], [4]]
+        >>> [b["index"].tolist() for b in TensorBatches({"x": torch.arange(5)}, 2, rank=1, world_size=2)]
+        [[1, 3], [0]]
     """
 
     def __init__(
@@ -57,6 +66,9 @@ class TensorBatches:
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
+        if INDEX in tensors:
+            raise ValueError(f"the split holds a tensor named {INDEX!r}, the key the loader gives each example's "
+                             "position; rename that modality")
         self.n = len(next(iter(tensors.values())))
 
     def _indices(self) -> Tensor:
@@ -82,4 +94,7 @@ class TensorBatches:
         for position, start in enumerate(range(0, stop, self.batch_size)):
             sel = idx[start : start + self.batch_size]
             batch = {k: v.index_select(0, sel) for k, v in self.tensors.items()}
-            yield self.transform(batch, position) if self.transform is not None else batch
+            if self.transform is not None:
+                batch = self.transform(batch, position)
+            batch[INDEX] = sel
+            yield batch

@@ -12,13 +12,30 @@ gradient for the trainer's epochs (both: fitted first), and ``finalize(train_spl
 training. The contract is checked when the task is built, naming the class and what it lacks.
 
 A subclass implements :meth:`step` (loss and outputs of a batch), and either :meth:`build_metrics`
-plus :meth:`update_metrics` (per-batch torchmetrics) or :meth:`evaluate` (whole-split metrics from
-what :meth:`collect` gathered), or both; it declares what else its method needs in
-:attr:`MMMLTask.method_needs`.
+plus :meth:`update_metrics` (torchmetrics, computed on the whole split's collected outputs) or
+:meth:`test_condition_step` plus :meth:`evaluate` (whole-split metrics from what :meth:`collect`
+gathered); it declares what else its method needs in :attr:`MMMLTask.method_needs`.
+
+Validation is evaluated through the same path as test, as condition ``"val"`` (logged ``val/<metric>``),
+every ``val_interval`` epochs and at the last one; a method trained without gradient epochs is validated
+once, after fitting. The weights tested are those of the best validation epoch by ``monitor`` (the
+challenge's headline metric by default, :meth:`MMMLTask.default_monitor`): a CPU copy of the state dict is
+kept whenever the monitored value improves and loaded when testing starts; :attr:`MMMLTask.best_val` holds
+``{"name", "value", "epoch"}`` (``epoch`` ``None`` for a method fitted once). Selecting on a validation
+split, never on test, is the protocol of e.g. Hastie, Tibshirani & Friedman, *Elements of Statistical
+Learning* (2009), Sec. 7.2; keeping the best epoch is early stopping's model selection (Prechelt 1998).
+
+Under DDP each rank sees a padded shard of every split (:class:`mmml.data.loader.TensorBatches`); every
+batch carries its examples' ``index`` in the split, and :meth:`MMMLTask._gathered` all-gathers what was
+collected, drops the padding duplicates and restores split order, so whole-split metrics equal those of
+one process.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
+import math
 import random
 from collections import defaultdict
 from functools import partial
@@ -30,8 +47,27 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
-from mmml.data.contract import batch_size
+from mmml.data.contract import INDEX, batch_size
 from mmml.tasks.contract import check_method
+
+log = logging.getLogger(__name__)
+
+#: the last part of a metric name (after ``/`` and ``_``) that makes it an error: lower is better
+LOWER_IS_BETTER = ("loss", "wer", "cer", "mae", "mae_ms", "medr", "mel_dtw", "ms_per_pair", "truncated", "rmse",
+                   "mse")
+#: the condition name under which the validation split is evaluated
+VAL = "val"
+
+
+def metric_mode(name: str) -> str:
+    """``"min"`` for an error (``loss``, ``wer``, ``boundary_mae_ms``, ``..._medr``...), ``"max"`` otherwise.
+
+    Examples:
+        >>> metric_mode("val/boundary_mae_ms"), metric_mode("val/image2audio_R@1"), metric_mode("val/wer")
+        ('min', 'max', 'min')
+    """
+    last = name.rsplit("/", 1)[-1]
+    return "min" if any(last == k or last.endswith("_" + k) for k in LOWER_IS_BETTER) else "max"
 
 
 def rng_state() -> dict[str, Any]:
@@ -71,6 +107,11 @@ class MMMLTask(pl.LightningModule):
             contract (:mod:`mmml.tasks.contract`); its mode is :attr:`training_mode`.
         lr: learning rate. weight_decay: decoupled weight decay (AdamW).
         optimizer: a partial optimiser (Hydra ``_partial_: true``) taking ``params``; default AdamW.
+        monitor: the validation metric that selects the tested weights (``"val/acc"``...); ``None``: the
+            task's :meth:`default_monitor`, the challenge's headline. mode: ``"min"`` or ``"max"``
+            (``None``: :func:`metric_mode`). select_best: test the best validation epoch's weights
+            (``False``: the last epoch's). val_interval: whole-split validation metrics every this many
+            epochs (and at the last); the validation loss is logged every epoch.
     """
 
     #: what the task's method must have besides the training contract (``("align",)``...)
@@ -81,8 +122,16 @@ class MMMLTask(pl.LightningModule):
     task_loss: bool = False
 
     def __init__(self, net: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
-                 optimizer: partial | None = None) -> None:
+                 optimizer: partial | None = None, monitor: str | None = None, mode: str | None = None,
+                 select_best: bool = True, val_interval: int = 1) -> None:
         super().__init__()
+        if mode not in (None, "min", "max"):
+            raise ValueError(f"model.task.mode={mode!r}; use 'min' (errors) or 'max' (scores), or null to infer it")
+        if int(val_interval) <= 0:
+            raise ValueError(f"model.task.val_interval={val_interval}; use a positive number of epochs")
+        if monitor is not None and not str(monitor).startswith(f"{VAL}/"):
+            raise ValueError(f"model.task.monitor={monitor!r}; name a validation metric, e.g. 'val/acc' "
+                             "(tested weights are chosen on validation, never on test)")
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.training_mode = check_method(net, type(self).__name__, self.method_needs, self.method_learns,
                                           self.task_loss)
@@ -96,6 +145,18 @@ class MMMLTask(pl.LightningModule):
         self.test_metrics = nn.ModuleDict()
         self.test_results: dict[str, float] = {}
         self._collected: dict[str, dict[str, list[Tensor]]] = {}
+        self._collected_index: dict[str, dict[str, list[Tensor | None]]] = {}
+        self._index: Tensor | None = None  # the current batch's positions in its split
+        self._monitor, self._mode = monitor, mode
+        self.select_best, self.val_interval = bool(select_best), int(val_interval)
+        #: ``{"name", "value", "epoch"}`` of the best validation epoch (``None`` before validation)
+        self.best_val: dict[str, Any] | None = None
+        #: the whole-split validation metrics of the last validation (``val/<metric>``)
+        self.val_results: dict[str, float] = {}
+        self._best_state: dict[str, Tensor] | None = None
+        self._best_is_latest = False  # the last validation was the best: the current weights are the best
+        self._validate_split = False
+        self._trained_net: list[nn.Module] = []  # the trained method while a finalized copy is validated
 
     # ---- hooks for subclasses ------------------------------------------------------------------
     def build_metrics(self) -> MetricCollection | None:
@@ -110,8 +171,33 @@ class MMMLTask(pl.LightningModule):
         """Update a metric collection with a batch's outputs."""
 
     def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
-        """Whole-split metrics of one test condition from what :meth:`collect` gathered."""
-        return {}
+        """Whole-split metrics of one condition (a test condition or ``"val"``) from what :meth:`collect` gathered.
+
+        Default: the :meth:`build_metrics` collection updated once with the whole split's outputs and
+        labels (what the default :meth:`test_condition_step` collects).
+        """
+        if self._template is None or "outputs" not in collected:
+            return {}
+        metrics = self._template.clone().to("cpu")
+        for m in metrics.values():
+            m.sync_on_compute = False  # the outputs are already gathered from every rank
+        batch = {k: v for k, v in collected.items() if k != "outputs"}
+        self.update_metrics(metrics, batch, collected["outputs"])
+        return {k: float(v) for k, v in metrics.compute().items()}
+
+    def default_monitor(self) -> str:
+        """The validation metric that selects the tested weights when ``monitor`` is not given (the headline)."""
+        return f"{VAL}/loss"
+
+    @property
+    def monitor(self) -> str:
+        """The monitored validation metric (``val/...``)."""
+        return self._monitor or self.default_monitor()
+
+    @property
+    def mode(self) -> str:
+        """``"min"`` or ``"max"``: the direction in which :attr:`monitor` improves."""
+        return self._mode or metric_mode(self.monitor)
 
     def train_split(self) -> dict[str, Tensor]:
         """The whole train split, in split order on the task's device: what ``fit`` and ``finalize`` get."""
@@ -130,22 +216,85 @@ class MMMLTask(pl.LightningModule):
             self.trainer.should_stop = True  # no training epoch: nothing learns by gradient
 
     def on_train_end(self) -> None:
-        """Run the method's ``finalize(train_split)`` after training, in eval mode."""
+        """Run the method's ``finalize(train_split)`` after training, in eval mode; validate a method fitted once."""
         if self.training_mode.finalize:
-            was = self.net.training
-            self.net.eval()
+            self._finalize()
+        if not self.training_mode.gradient:
+            self._validate_once()
+
+    def _finalize(self) -> None:
+        was = self.net.training
+        self.net.eval()
+        with torch.inference_mode(False):  # buffers written here are used in later training steps
             self.net.finalize(self.train_split())
-            self.net.train(was)
+        self.net.train(was)
 
     # ---- shared plumbing -----------------------------------------------------------------------
     def forward(self, batch: dict[str, Tensor]) -> Any:
         return self.net(batch)
 
     def collect(self, condition: str, **tensors: Tensor) -> None:
-        """Keep tensors of a test batch (detached, on CPU) for :meth:`evaluate`."""
+        """Keep tensors of a test or validation batch (detached, on CPU) for :meth:`evaluate`.
+
+        A tensor with one row per example of the batch is put back in split order (and freed of DDP
+        padding) by :meth:`_gathered`; any other (a per-batch timing, say) is concatenated as it comes.
+        """
         store = self._collected.setdefault(condition, defaultdict(list))
+        where = self._collected_index.setdefault(condition, defaultdict(list))
+        index = self._index.detach().cpu() if self._index is not None else None
         for k, v in tensors.items():
             store[k].append(v.detach().cpu())
+            where[k].append(index)
+
+    def _gather_cat(self, t: Tensor) -> Tensor:
+        """Concatenate ``t`` of every rank along dim 0 (ranks may differ in any dimension: padded, then cut)."""
+        dev = self.trainer.strategy.root_device
+        is_bool = t.dtype == torch.bool
+        x = t.to(torch.uint8) if is_bool else t
+        shapes = self.all_gather(torch.tensor(x.shape, dtype=torch.long, device=dev)).reshape(-1, x.dim())
+        biggest = shapes.max(0).values.tolist()
+        fill = -1 if (not x.is_floating_point() and x.dtype != torch.uint8) else 0  # -1: the contract's padding
+        padded = torch.full(biggest, fill, dtype=x.dtype, device=dev)
+        padded[tuple(slice(0, n) for n in x.shape)] = x.to(dev)
+        every = self.all_gather(padded).reshape(len(shapes), *biggest)
+        out = torch.cat([every[r][: int(shapes[r][0])] for r in range(len(shapes))]).cpu()
+        return out.bool() if is_bool else out
+
+    def _gathered(self, condition: str) -> dict[str, Tensor]:
+        """What :meth:`collect` kept for ``condition``, from every rank, padding dropped, in split order."""
+        store, where = self._collected.get(condition, {}), self._collected_index.get(condition, {})
+        distributed = self._trainer is not None and self.trainer.world_size > 1
+        out: dict[str, Tensor] = {}
+        for k, chunks in store.items():
+            idx = where[k]
+            per_example = all(i is not None and v.dim() > 0 and len(v) == len(i) for v, i in zip(chunks, idx,
+                                                                                                  strict=True))
+            local = torch.cat(chunks)
+            index = torch.cat(idx) if per_example else None
+            if distributed:
+                dev = self.trainer.strategy.root_device
+                per_example = bool(self.all_gather(torch.tensor(int(per_example), device=dev)).min())
+                local = self._gather_cat(local)
+                index = self._gather_cat(index) if per_example else None
+                if not per_example and k == next(iter(store)):
+                    log.warning("%s: batches carry no %r, so DDP padding duplicates cannot be dropped from %r",
+                                type(self).__name__, INDEX, k)
+            if index is not None:
+                order = torch.argsort(index, stable=True)
+                first = torch.ones(len(order), dtype=torch.bool)
+                first[1:] = index[order][1:] != index[order][:-1]
+                local = local[order[first]]
+            out[k] = local
+        return out
+
+    def _batch_without_index(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Keep the batch's ``index`` for :meth:`collect` and hand the method a batch without it."""
+        if INDEX in batch:
+            batch = dict(batch)
+            self._index = batch.pop(INDEX)
+        else:
+            self._index = None
+        return batch
 
     @property
     def condition_names(self) -> list[str]:
@@ -153,6 +302,7 @@ class MMMLTask(pl.LightningModule):
         return [c.name for c in getattr(dm, "conditions", [])] or ["clean"]
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        batch = self._batch_without_index(batch)
         loss, outputs = self.step(batch, "train")
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -166,55 +316,159 @@ class MMMLTask(pl.LightningModule):
             self.log_dict(self.train_metrics, on_step=False, on_epoch=True, batch_size=n)
         return loss
 
+    def _custom_test_step(self) -> bool:
+        return type(self).test_condition_step is not MMMLTask.test_condition_step
+
+    def on_validation_epoch_start(self) -> None:
+        """Decide whether this epoch computes whole-split metrics (every ``val_interval`` epochs and the last)."""
+        self._reset(VAL)
+        last = self.trainer.max_epochs is not None and self.current_epoch + 1 >= self.trainer.max_epochs
+        self._validate_split = not self.trainer.sanity_checking and (
+            (self.current_epoch + 1) % self.val_interval == 0 or last)
+        if self._validate_split and self.training_mode.finalize and self.training_mode.gradient:
+            # validated as it will be tested: a copy finalized on this epoch's weights, the trained one untouched
+            self._trained_net = [self.net]
+            self.net = copy.deepcopy(self.net)
+            self._finalize()
+
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        batch = self._batch_without_index(batch)
         loss, outputs = self.step(batch, "val")
         n = batch_size(batch)
         if loss is not None:
             self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
-        if self.val_metrics is not None:
-            self.update_metrics(self.val_metrics, batch, outputs)
-            self.log_dict(self.val_metrics, on_step=False, on_epoch=True, batch_size=n)
+        if not self._validate_split:
+            return
+        if self._custom_test_step():
+            self.test_condition_step(batch, VAL)
+        else:
+            self._collect_outputs(VAL, batch, outputs)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._validate_split:
+            return
+        self.val_results = self._results(VAL)
+        if self._trained_net:
+            self.net = self._trained_net.pop()
+        for k, v in self.val_results.items():
+            self.log(k, v, sync_dist=False)  # computed from outputs gathered from every rank: equal on all
+
+    def on_validation_end(self) -> None:
+        if self._validate_split:
+            self._select(self.current_epoch)
+
+    def _validate_once(self) -> None:
+        """Validate a method that trains without gradient epochs, once, after fitting (and finalize)."""
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "val_dataloader"):
+            return
+        was = self.training
+        self.eval()
+        self.on_validation_epoch_start()  # a subclass's per-validation set-up runs here too
+        with torch.no_grad():
+            for batch in dm.val_dataloader():
+                batch = self._batch_without_index(batch)
+                if self._custom_test_step():
+                    self.test_condition_step(batch, VAL)
+                else:
+                    _, outputs = self.step(batch, "val")
+                    self._collect_outputs(VAL, batch, outputs)
+        self.train(was)
+        self.val_results = self._results(VAL)
+        self._select(None)
+
+    def _select(self, epoch: int | None) -> None:
+        """Keep the weights if the monitored validation value improved (or is the first)."""
+        name = self.monitor
+        values = {**{k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith(f"{VAL}/")},
+                  **self.val_results}
+        if name not in values:
+            if self._monitor is not None:
+                raise ValueError(f"{type(self).__name__} monitors {name!r}, which validation did not compute; "
+                                 f"choose one of {sorted(values)} (model.task.monitor=...)")
+            fallback = f"{VAL}/loss"
+            if fallback not in values:
+                log.warning("%s: validation computed no %s (its default monitor) and no %s; the last weights are "
+                            "tested (set model.task.monitor to one of %s)", type(self).__name__, name, fallback,
+                            sorted(values))
+                return
+            name = fallback
+        value = values[name]
+        if math.isnan(value):
+            better = self.best_val is None
+        elif self.best_val is None or math.isnan(self.best_val["value"]):
+            better = True
+        else:
+            mode = self._mode or metric_mode(name)
+            better = value < self.best_val["value"] if mode == "min" else value > self.best_val["value"]
+        self._best_is_latest = better
+        if better:
+            self.best_val = {"name": name, "value": float(value), "epoch": epoch}
+            if self.select_best and epoch is not None:
+                self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.state_dict().items()}
+
+    def _reset(self, condition: str) -> None:
+        self._collected.pop(condition, None)
+        self._collected_index.pop(condition, None)
+
+    def _results(self, condition: str) -> dict[str, float]:
+        """``<stage>/<metric>`` of one condition, from the outputs gathered from every rank."""
+        gathered = self._gathered(condition)
+        prefix = VAL if condition == VAL else f"test/{condition}"
+        results = {f"{prefix}/{k}": float(v) for k, v in self.evaluate(condition, gathered).items()} \
+            if gathered else {}
+        self._reset(condition)
+        return results
+
+    def _collect_outputs(self, condition: str, batch: dict[str, Tensor], outputs: Any) -> None:
+        """What the default :meth:`evaluate` scores: the outputs and the labels (and their mask)."""
+        if self._template is None or not isinstance(outputs, Tensor):
+            return
+        extra = {k: batch[k] for k in ("label_present",) if k in batch}
+        self.collect(condition, outputs=outputs, label=batch["label"], **extra)
 
     def on_test_start(self) -> None:
+        """Load the best validation epoch's weights (see ``monitor``), then clear what test collects."""
+        if self.select_best and self._best_state is not None and not self._best_is_latest:
+            self.load_state_dict(self._best_state)
+            if self.training_mode.finalize:
+                self._finalize()  # on the best epoch's weights
+            log.info("%s: testing the weights of epoch %s (%s=%.4g)", type(self).__name__, self.best_val["epoch"],
+                     self.best_val["name"], self.best_val["value"])
         self.test_results = {}
-        self._collected = {}
-        if self._template is not None:
-            for name in self.condition_names:
-                if _key(name) not in self.test_metrics:
-                    self.test_metrics[_key(name)] = self._template.clone(prefix=f"test/{name}/").to(self.device)
+        for name in self.condition_names:
+            self._reset(name)
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
         name = self.condition_names[dataloader_idx]
-        self.test_condition_step(batch, name)
+        self.test_condition_step(self._batch_without_index(batch), name)
 
     def test_condition_step(self, batch: dict[str, Tensor], condition: str) -> None:
-        """Evaluate one test batch under ``condition`` (default: update that condition's metrics)."""
+        """Evaluate one batch under ``condition`` (a test condition, or ``"val"``); default: collect the outputs
+        and labels that the default :meth:`evaluate` scores with :meth:`build_metrics`."""
         _, outputs = self.step(batch, "test")
-        if _key(condition) in self.test_metrics:
-            self.update_metrics(self.test_metrics[_key(condition)], batch, outputs)
+        self._collect_outputs(condition, batch, outputs)
 
     def on_test_epoch_end(self) -> None:
         results: dict[str, float] = {}
         for name in self.condition_names:
-            if _key(name) in self.test_metrics:
-                for k, v in self.test_metrics[_key(name)].compute().items():
-                    results[k] = float(v)
-                self.test_metrics[_key(name)].reset()
-            if name in self._collected:
-                gathered = {k: torch.cat(v) for k, v in self._collected[name].items()}
-                for k, v in self.evaluate(name, gathered).items():
-                    results[f"test/{name}/{k}"] = float(v)
+            results.update(self._results(name))
         self.test_results.update(results)
         for k, v in results.items():
             self.log(k, v, add_dataloader_idx=False, sync_dist=False)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the random state, so a run resumed from this checkpoint continues as if never stopped."""
+        """Keep the random state and the best validation epoch (its weights too), so a run resumed from this
+        checkpoint continues as if never stopped."""
         checkpoint["mmml_rng"] = rng_state()
+        if self.best_val is not None:
+            checkpoint["mmml_best"] = {"val": copy.deepcopy(self.best_val), "state": self._best_state}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "mmml_rng" in checkpoint:
             set_rng_state(checkpoint["mmml_rng"])
+        if "mmml_best" in checkpoint:
+            self.best_val, self._best_state = checkpoint["mmml_best"]["val"], checkpoint["mmml_best"]["state"]
 
     def configure_optimizers(self):
         if not self.training_mode.gradient:

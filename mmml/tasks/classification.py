@@ -21,6 +21,8 @@ class ClassificationTask(MMMLTask):
     macro-F1 (``f1``), per stage and per test condition. A regression or multi-label data set
     (``target_type``, injected from the data set) trains and reports that target's loss and metrics
     instead (:mod:`mmml.tasks.targets`), the model's ``num_classes`` outputs being its values or labels.
+    The metrics are computed on each split's outputs as a whole (``val/acc``, ``test/<condition>/acc``), so
+    that they do not count DDP padding twice; the tested weights are the best epoch's by ``val/acc``.
 
     Args:
         net: the model. num_classes: number of classes (the runner passes the data set's).
@@ -59,6 +61,10 @@ class ClassificationTask(MMMLTask):
 
     def build_metrics(self) -> MetricCollection:
         return target_metrics(self.target_type, self.num_classes)
+
+    def default_monitor(self) -> str:
+        """Fusion's headline, accuracy (``val/acc``); ``val/mae`` for regression, ``val/f1_macro`` for multilabel."""
+        return {"classification": "val/acc", "regression": "val/mae", "multilabel": "val/f1_macro"}[self.target_type]
 
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor]:
         out = self.net(batch)

@@ -65,7 +65,8 @@ def test_batches_by_slicing_cover_the_split_once_per_epoch(tmp_path):
     assert len(loader) == -(-len(dm.split("train")["label"]) // 32)
     assert torch.equal(seen.sort().values, dm.split("train")["a"][:, 0].sort().values)
     first = next(iter(loader))
-    assert set(first) == {"a", "b", "b_lengths", "label"} and first["a"].shape == (32, 3)
+    assert set(first) == {"a", "b", "b_lengths", "label", "index"} and first["a"].shape == (32, 3)
+    assert torch.equal(first["a"], dm.split("train")["a"][first["index"]])  # index: positions in the split
 
 
 def test_shuffle_depends_on_seed_and_epoch_only():
