@@ -6,14 +6,23 @@ import numpy as np
 import pytest
 
 from mmml.results import setting_of, write_record
-from mmml.tables import aggregate, build_table, headline_metric, main
+from mmml.tables import (
+    aggregate,
+    best_cells,
+    build_table,
+    direction,
+    headline_metric,
+    main,
+    metric_label,
+    paper_figures,
+)
 
 
-def _record(run_dir, method, seed, acc, status="ok", family="neural", dataset="avdigits", setting=""):
+def _record(run_dir, method, seed, acc, status="ok", family="neural", dataset="avdigits", setting="", extra=None):
     write_record(run_dir, {
         "challenge": "fusion", "family": family, "method": method, "dataset": dataset, "seed": seed,
         "setting": setting, "status": status, "error": None if status == "ok" else "RuntimeError: boom",
-        "metrics": {"test/clean/acc": acc, "test/audio_drop/acc": acc / 2} if status == "ok" else {},
+        "metrics": {"test/clean/acc": acc, "test/audio_drop/acc": acc / 2, **(extra or {})} if status == "ok" else {},
         "n_params": 1000, "fit_seconds": 2.0,
     })
 
@@ -36,7 +45,7 @@ def test_mean_and_std_over_seeds_match_numpy(sweep):
         paths = build_table([folder], folder.parent / "t", title="fusion")
     md = paths["md"].read_text()
     for method, values in accs.items():
-        row = next(line for line in md.splitlines() if f"| {method} |" in line)
+        row = next(line for line in md.splitlines() if f"| {method} |" in line).replace("**", "")  # bold: best
         mean, std = np.mean(values), np.std(values, ddof=1)
         half = np.asarray(values) / 2
         assert f"| {mean:.3f} ± {std:.3f} | {half.mean():.3f} ± {half.std(ddof=1):.3f} |" in row
@@ -99,3 +108,93 @@ def test_keys_that_name_the_row_are_not_a_setting():
     overrides = ["model=fusion/late", "model.net.combine=mean", "data.modalities=[fou]", "labelled_fraction=0.1"]
     assert setting_of(overrides) == "data.modalities=[fou],labelled_fraction=0.1,model.net.combine=mean"
     assert setting_of(overrides, {"model.net.combine", "data.modalities"}) == "labelled_fraction=0.1"
+
+
+def test_columns_have_readable_names_and_directions(sweep):
+    folder, _ = sweep
+    with pytest.warns(UserWarning):
+        md = build_table([folder], folder.parent / "t")["md"].read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| challenge |"))
+    assert "| seeds | accuracy ↑ | audio missing: accuracy ↑ | params |" in header and "test/" not in header
+    assert "accuracy ↑ = clean acc (`test/clean/acc`)" in md  # the legend names each column's key
+    assert [direction(k) for k in ("test/clean/wer", "test/clean/boundary_mae_ms", "test/clean/audio2image_medr",
+                                   "test/clean/acc", "test/clean/probe_C", "test/clean/zeroshot_ci_low")] == \
+        ["↓", "↓", "↓", "↑", "", ""]
+    assert metric_label("test/image_noise0.3/acc") == "image noise 0.3: accuracy ↑"
+    assert metric_label("test/clean/text2image_R@5") == "text→image R@5 ↑"
+
+
+def test_best_per_data_set_is_bold_and_ties_by_the_paired_test(tmp_path):
+    """tensor beats lowrank on every seed (paired p = 0.035): only tensor bold; 'tied' differs from tensor by
+    seed noise (paired p > 0.05): bold too; WER is lower-is-better; another data set has its own best."""
+    accs = {"tensor": [0.8, 0.9, 0.85], "lowrank": [0.7, 0.72, 0.74], "tied": [0.83, 0.88, 0.86]}
+    for method, values in accs.items():
+        for seed, acc in enumerate(values):
+            _record(tmp_path / f"{method}{seed}", method, seed, acc, extra={"test/clean/wer": 1 - acc})
+            _record(tmp_path / f"m{method}{seed}", method, seed, acc - 0.5, dataset="mfeat")
+    from scipy.stats import ttest_rel
+
+    assert ttest_rel(accs["tensor"], accs["lowrank"]).pvalue < 0.05 < ttest_rel(accs["tensor"], accs["tied"]).pvalue
+    rows = aggregate([json.loads(p.read_text()) for p in sorted(tmp_path.rglob("result.json"))])
+    bold = best_cells(rows, ["test/clean/acc", "test/clean/wer"])
+    named = {(rows[i].key[2], rows[i].key[3], c.rsplit("/", 1)[1]) for i, c in bold}
+    assert named == {("tensor", "avdigits", "acc"), ("tied", "avdigits", "acc"), ("tensor", "avdigits", "wer"),
+                     ("tied", "avdigits", "wer"), ("tensor", "mfeat", "acc"), ("tied", "mfeat", "acc")}
+    paths = build_table([tmp_path], tmp_path / "t", title="Fusion table", digits=2)
+    md = paths["md"].read_text()
+    assert "| lowrank | avdigits | – | 3 | 0.72 ± 0.02 |" in md and "| **0.85 ± 0.05** |" in md
+    tex = paths["tex"].read_text()
+    assert tex.startswith("\\begin{table}") and "\\caption{Fusion table. Mean $\\pm$ std over 3 seeds" in tex
+    assert "\\label{tab:fusion-table}" in tex and "\\textbf{0.85 $\\pm$ 0.05}" in tex and "$\\uparrow$" in tex
+
+
+def test_seeds_column_counts_distinct_seeds(tmp_path):
+    """Seed 0 ran twice (e.g. a rerun into another folder): 3 seeds, that seed's two runs averaged."""
+    for i, (seed, acc) in enumerate([(0, 0.7), (0, 0.9), (1, 0.8), (2, 0.6)]):
+        _record(tmp_path / f"r{i}", "early", seed, acc)
+    rows = aggregate([json.loads(p.read_text()) for p in sorted(tmp_path.rglob("result.json"))])
+    assert rows[0].n_seeds == 3 and len(rows[0].seeds) == 4
+    assert rows[0].stat("test/clean/acc")[:2] == pytest.approx((np.mean([0.8, 0.8, 0.6]),
+                                                                np.std([0.8, 0.8, 0.6], ddof=1)))
+    paths = build_table([tmp_path], tmp_path / "t")
+    assert "| early | avdigits | – | 3 |" in paths["md"].read_text()
+    assert paths["csv"].read_text().splitlines()[1].split(",")[6] == "3"
+
+
+def test_cli_digits_and_figures_in_three_formats_at_300_dpi(tmp_path, capsys):
+    from PIL import Image
+
+    for seed, acc in enumerate([0.81234, 0.85678]):
+        _record(tmp_path / "runs" / str(seed), "early", seed, acc)
+    main([str(tmp_path / "runs"), "--out", str(tmp_path / "t"), "--digits", "1", "--label", "tab:x"])
+    assert "| **0.8 ± 0.0** |" in (tmp_path / "t" / "table.md").read_text()
+    assert "\\label{tab:x}" in (tmp_path / "t" / "table.tex").read_text()
+    assert (tmp_path / "t" / "table.pdf").read_bytes()[:4] == b"%PDF"
+    assert b"<svg" in (tmp_path / "t" / "table.svg").read_bytes()[:500]
+    assert Image.open(tmp_path / "t" / "table.png").info["dpi"] == pytest.approx((300, 300), abs=0.1)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "runs"), "--out", str(tmp_path / "t"), "--digits", "-1"])
+    assert "--digits -1" in capsys.readouterr().err
+
+
+def test_report_figures_are_written_at_300_dpi_and_as_pdf_and_svg(tmp_path):
+    """A challenge report saves its PNG through mmml.io.atomic_write at 110 dpi: mmml-table makes it 300 dpi
+    and writes the PDF and SVG beside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from mmml.io import atomic_write
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    with paper_figures():
+        atomic_write(tmp_path / "report_plot.png", lambda f: fig.savefig(f, format="png", dpi=110), mode="wb")
+        fig.savefig(tmp_path / "direct.png", dpi=120)
+    plt.close(fig)
+    for stem in ("report_plot", "direct"):
+        assert Image.open(tmp_path / f"{stem}.png").info["dpi"] == pytest.approx((300, 300), abs=0.1)
+        assert (tmp_path / f"{stem}.pdf").read_bytes()[:4] == b"%PDF" and (tmp_path / f"{stem}.svg").exists()
+    assert not list(tmp_path.glob(".*.tmp*"))  # no temporary file left, none named after one
