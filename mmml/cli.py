@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ EXIT_FAILED = 1
 EXIT_BAD_CHOICE = 2
 
 # set by the job and by ExitStatus in this process (the basic launcher runs jobs here)
-_state: dict[str, Any] = {"failed": [], "sweep_dir": None}
+_state: dict[str, Any] = {"failed": [], "sweep_dir": None, "started": 0.0}
 
 
 def experiments_dir() -> Path:
@@ -133,13 +134,17 @@ class ExitStatus(_Callback):  # type: ignore[misc,valid-type]
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         _state["sweep_dir"] = str(config.hydra.sweep.dir)
+        _state["started"] = time.time()
 
 
-def failed_records(sweep_dir: str | os.PathLike) -> list[str]:
-    """``path: error`` of every ``failed`` record under a sweep folder."""
+def failed_records(sweep_dir: str | os.PathLike, since: float = 0.0) -> list[str]:
+    """``path: error`` of every ``failed`` record under a sweep folder written at or after ``since`` (a time
+    stamp: a failed record left by an earlier sweep in the same folder, of a job not rerun, is not this one's)."""
     out = []
     for path in sorted(Path(sweep_dir).rglob("result.json")):
         try:
+            if path.stat().st_mtime < since:
+                continue
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             out.append(f"{path}: unreadable record")
@@ -159,11 +164,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_BAD_CHOICE)
     import hydra
 
-    _state.update(failed=[], sweep_dir=None)
+    _state.update(failed=[], sweep_dir=None, started=0.0)
     hydra.main(version_base="1.3", config_path="pkg://mmml.experiments", config_name="config")(_job)()
     failed = list(_state["failed"])
     if _state["sweep_dir"]:  # the records say it, whichever process ran the jobs
-        failed = failed_records(_state["sweep_dir"])
+        failed = failed_records(_state["sweep_dir"], _state.get("started", 0.0) - 1.0)
         if failed:
             print(f"mmml-run: {len(failed)} job(s) of the multirun in {_state['sweep_dir']} failed:", file=sys.stderr)
     if failed:

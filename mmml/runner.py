@@ -177,9 +177,12 @@ def make_loggers(cfg: DictConfig, run_dir: Path) -> list[Any]:
     for key, node in _nodes(cfg.get("logger"), "logger"):
         try:
             loggers.append(_build_with(node, save_dir=str(run_dir)))
-        except ModuleNotFoundError as err:
-            raise ModuleNotFoundError(f"{key} ({node._target_}) needs a package that is not installed: {err}; "
-                                      f"install it, or choose another logger (experiments/logger/)") from err
+        except Exception as err:  # Hydra wraps the logger's own ImportError
+            cause = err if isinstance(err, ImportError) else err.__cause__
+            if not isinstance(cause, ImportError):
+                raise
+            raise ModuleNotFoundError(f"{key} ({node._target_}) needs a package that is not installed: {cause}; "
+                                      "install it, or choose another logger (experiments/logger/)") from err
     return loggers
 
 
