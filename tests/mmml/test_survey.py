@@ -39,12 +39,18 @@ def test_embedded_data_filter_and_job_count():
 
 
 def test_a_table_is_cut_into_one_sweep_per_seed():
-    assert table_parts("fusion_table", []) == [["seed=0"], ["seed=1"], ["seed=2"]]
+    assert table_parts("fusion_table", []) == [[f"seed={s}"] for s in range(5)]  # 5 seeds (issue 14)
     assert table_parts("fusion_table", ["seed=0", "trainer.max_epochs=3"]) == [[]]  # --quick fixes the seed
     assert table_parts("smoke", []) == [[]]  # no seed sweep
     # the parts together are the table's jobs
     parts = table_parts("translation_table", [])
     assert sum(count_jobs("translation_table", p) for p in parts) == count_jobs("translation_table", [])
+
+
+def test_the_survey_tables_sweep_at_least_five_seeds():
+    for table in ("fusion", "representation", "colearning", "translation", "translation_table_fsdd"):
+        experiment = table if table.endswith("_fsdd") else f"{table}_table"
+        assert len(table_parts(experiment, [])) >= 5, experiment
 
 
 def test_table_command_without_console_scripts_runs_the_module(tmp_path, monkeypatch):
