@@ -30,7 +30,7 @@ from mmml.representation.clip_task import without_labels
 from mmml.tasks import ClassificationTask
 
 DATA = {"captioned_digits": CaptionedDigits, "captioned_fsdd": CaptionedFSDD}
-#: the table's model settings (experiments/model/representation/clip*.yaml)
+#: the table's model settings (experiments/model/clip/*.yaml)
 ENCODER = {"sequence": {"channels": 32}}
 TEXT = {"transformer": {"layers": 2, "heads": 4}, "cbow": None}
 
