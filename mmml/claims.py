@@ -231,9 +231,13 @@ def joint_prediction(records: Sequence[Mapping[str, Any]]) -> list[ClaimRow]:
 def is_single_view(rec: Mapping[str, Any]) -> bool:
     """A single-view row: family ``unimodal``, a method of :data:`SINGLE_VIEW`, or ``single_view: true`` in the
     record or its model config."""
+    from mmml.reports import report_module
+
     model = ((rec.get("config") or {}).get("model") or {}) if isinstance(rec.get("config"), dict) else {}
-    return (rec.get("family") == "unimodal" or rec.get("method") in SINGLE_VIEW or bool(rec.get("single_view"))
-            or bool(model.get("single_view")))
+    fusion = report_module("fusion") if rec.get("challenge") == "fusion" else None
+    named = (*SINGLE_VIEW, *getattr(fusion, "SINGLE_VIEW", ()))
+    return (rec.get("family") == "unimodal" or rec.get("method") in named or rec.get("single_view") is True
+            or model.get("single_view") is True)
 
 
 def fusion_beats_single(records: Sequence[Mapping[str, Any]]) -> list[ClaimRow]:
@@ -434,6 +438,10 @@ def to_markdown(rows: Sequence[ClaimRow], alpha: float = 0.05, digits: int = 3) 
     for r in rows:
         compared = f"{r.a} vs {r.b} ({r.metric})" if r.a else "–"
         lines.append(f"| {r.statement} | {r.dataset} | {compared} | {r.numbers(digits)} | **{r.verdict}** |")
+    few = sorted({r.test.n for r in rows if r.test is not None and r.test.n < MIN_SEEDS})
+    if few:
+        lines += ["", f"Rows over fewer than {MIN_SEEDS} seeds (here {', '.join(map(str, few))}) get no verdict word: "
+                  "run the full survey (5 seeds) rather than --quick (seed 0 only)."]
     tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
         tally[r.statement][r.verdict] += 1

@@ -71,6 +71,7 @@ def test_fusion_claim_selects_on_validation_and_counts_single_view_methods_as_si
     assert row.a == "fused gated" and row.b == "single image_only" and "chosen on test" in row.selection
     assert row.verdict == "holds"
     assert is_single_view({"method": "mkl_best"}) and is_single_view({"config": {"model": {"single_view": True}}})
+    assert not is_single_view({"config": {"model": {"single_view": "${model.single_views.best}"}}})  # unresolved
     assert not is_single_view({"method": "mkl_easymkl", "family": "kernel"})
 
 
@@ -156,3 +157,4 @@ def test_one_seed_never_gets_a_verdict_word():
     records = [r for r in _alignment(40.0, 60.0, 2.0) if r["seed"] == 0]
     (row,) = _rows(records, "explicit_alignment")
     assert row.verdict == "no significant difference" and row.test.n == 1
+    assert "fewer than 3 seeds (here 1) get no verdict word" in to_markdown([row])
