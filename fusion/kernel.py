@@ -177,7 +177,8 @@ class MultipleKernelFusion(ClassifierMixin, BaseEstimator):
         device: where kernels are computed (default: CUDA when available). random_state: seed.
 
     Fitted: ``weights_`` (R,), ``kernel_names_``, ``svm_``, ``classes_``, ``n_params_``.
-    A view missing at prediction time contributes its kernels' training means (the expected kernel value).
+    A view missing at prediction time contributes its kernels' training means (the expected kernel value);
+    with every view missing (``(n, 0)`` arrays from :meth:`views_from_batch`) the prediction is constant.
 
     Examples:
         >>> rng = np.random.default_rng(0); y = rng.integers(0, 2, 40)
@@ -196,8 +197,16 @@ class MultipleKernelFusion(ClassifierMixin, BaseEstimator):
         self.cv, self.max_train, self.device, self.random_state = cv, max_train, device, random_state
 
     def views_from_batch(self, batch: dict[str, Tensor], modalities: list[str]) -> list[np.ndarray | None]:
-        """Fixed-size views (images flattened, frame sequences pooled): :func:`mmml.data.sequences.pooled_views`."""
-        return pooled_views(batch, modalities)
+        """Fixed-size views (images flattened, frame sequences pooled): :func:`mmml.data.sequences.pooled_views`.
+
+        When every view is missing (a single-view SVM whose view is dropped) each becomes an ``(n, 0)``
+        array, which :meth:`combined_kernel` treats as missing: every kernel is its training mean.
+        """
+        views = pooled_views(batch, modalities)
+        if views and all(v is None for v in views):
+            n = len(next(iter(batch.values())))
+            views = [np.empty((n, 0)) for _ in views]
+        return views
 
     def _device(self) -> torch.device:
         return torch.device(self.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -293,7 +302,7 @@ class MultipleKernelFusion(ClassifierMixin, BaseEstimator):
 
     def _test_kernels(self, i: int, X: np.ndarray | None, n: int) -> list[Tensor]:
         first = sum(len(s) for s in self.specs_[:i])
-        if X is None:
+        if X is None or X.shape[1] == 0:  # missing (``(n, 0)``: missing with the sample count known)
             return [(self.col_mean_[first + j] * self.scale_[first + j])[None].expand(n, -1)
                     for j in range(len(self.specs_[i]))]
         if X.shape[1] != self.train_[i].shape[1]:

@@ -49,6 +49,10 @@ def test_every_table_model_builds_on_every_data_set(model):
 #: the table's rows before its variants became one config and a sweep value (the names must not change)
 ROWS = {"only_image", "only_audio", "early", "late_mean", "late_product", "late_learned", "late_stacking", "hybrid",
         "tensor", "low_rank", "gated", "mkl_easymkl", "mkl_uniform", "mkl_best", "hmm_feature", "hmm_decision"}
+#: single-view baselines (issue 14): every mfeat view alone, and a per-view SVM on every view of every data set
+VIEWS = {"avdigits": ("image", "audio"), "avdigits_fsdd": ("image", "audio"),
+         "mfeat": ("fou", "fac", "kar", "pix", "zer", "mor")}
+BASELINES = {f"only_{v}" for v in VIEWS["mfeat"][2:]} | {f"svm_{v}" for vs in VIEWS.values() for v in vs}
 
 
 def test_table_sweep_runs_every_model_and_keeps_its_row_names():
@@ -56,12 +60,21 @@ def test_table_sweep_runs_every_model_and_keeps_its_row_names():
     sweeper = cfg.hydra.sweeper
     assert sweeper.params.data == "avdigits,avdigits_fsdd,mfeat" and sweeper.params.seed == "0,1,2"
     jobs = expand(OmegaConf.to_container(sweeper.params), OmegaConf.to_container(sweeper.grid), [])
-    assert len(jobs) == 3 * 16 * 3  # as many jobs as when each variant was its own config
+    n_baselines = 4 + sum(len(v) for v in VIEWS.values())  # kar, pix, zer, mor alone + one SVM per view
+    assert len(jobs) == 3 * 16 * 3 + n_baselines * 3  # the 16 former rows on 3 data sets, then the baselines
+    per_data = {}
+    for job in jobs:
+        data = next(o.split("=", 1)[1] for o in job if o.startswith("data="))
+        model = next(o for o in job if o.startswith("model="))
+        if model in ("model=fusion/svm_view", "model=fusion/unimodal_view"):
+            view = next(o.split("=", 1)[1] for o in job if o.startswith(("model.view=", "model.net.modality=")))
+            per_data.setdefault(data, set()).add(view)
+    assert {d: sorted(v) for d, v in per_data.items()} == {d: sorted(v) for d, v in VIEWS.items()}
     swept = {o.removeprefix("model=fusion/") for job in jobs for o in job if o.startswith("model=")}
     assert swept == set(MODELS) - {"image_only", "audio_only"}
     rows = {tuple(o for o in job if not o.startswith(("seed=", "data="))) for job in jobs}
     names = {compose_table(*row, "data=avdigits").model.method for row in rows}
-    assert names == ROWS
+    assert names == ROWS | BASELINES
 
 
 @pytest.mark.slow
