@@ -84,7 +84,7 @@ class ClaimRow:
         t, d = self.test, digits
         ci = "–" if not math.isfinite(t.ci_low) else f"[{t.ci_low:+.{d}f}, {t.ci_high:+.{d}f}]"
         text = (f"{self.a} {t.mean_a:.{d}f} vs {self.b} {t.mean_b:.{d}f}; difference {t.diff:+.{d}f} {ci}; "
-                f"p = {fmt_p(t.p)} (Holm {fmt_p(self.p_holm)}); n = {t.n} seeds")
+                f"{fmt_p(t.p, 'p')} ({fmt_p(self.p_holm, 'Holm p')}); n = {t.n} seeds")
         extras = [s for s in (self.selection, self.note) if s]
         return text + ("; " + "; ".join(extras) if extras else "")
 
@@ -379,8 +379,8 @@ def translation_dilemma(records: Sequence[Mapping[str, Any]], alpha: float = 0.0
         row.note = (f"{len(mine)} method pairs over {ta.n} seeds: {len(opposite)} ranked oppositely and {len(same)} "
                     f"the same way with both differences significant (Holm over {len(corrected)} tests); "
                     f"e.g. {ma} − {mb}: {automatic} {ta.diff:+.3f} [{ta.ci_low:+.3f}, {ta.ci_high:+.3f}] "
-                    f"(Holm p {fmt_p(pa)}), {judgement} {tj.diff:+.3f} [{tj.ci_low:+.3f}, {tj.ci_high:+.3f}] "
-                    f"(Holm p {fmt_p(pj)}); Spearman ρ of the method means (−{automatic} vs {judgement}) = "
+                    f"({fmt_p(pa, 'Holm p')}), {judgement} {tj.diff:+.3f} [{tj.ci_low:+.3f}, {tj.ci_high:+.3f}] "
+                    f"({fmt_p(pj, 'Holm p')}); Spearman ρ of the method means (−{automatic} vs {judgement}) = "
                     + ("–" if not math.isfinite(rho) else f"{rho:.2f}"))
         rows.append(row)
     return rows

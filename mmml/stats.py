@@ -186,8 +186,13 @@ def compare_records(records: Sequence[Mapping[str, Any]], metric: str, a: Mappin
     return paired_test(x, y, method)
 
 
-def fmt_p(p: float) -> str:
-    """A p-value for a table: ``–`` for NaN, ``<0.001`` below 0.001, else 3 decimals."""
+def fmt_p(p: float, name: str = "") -> str:
+    """A p-value for a table: ``–`` for NaN, ``<0.001`` below 0.001, else 3 decimals; with ``name``, a phrase
+    (``p = 0.012``, ``p < 0.001``)."""
     if not math.isfinite(p):
-        return "–"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+        text = "–"
+    else:
+        text = "<0.001" if p < 0.001 else f"{p:.3f}"
+    if not name:
+        return text
+    return f"{name} {text.replace('<', '< ')}" if text.startswith("<") else f"{name} = {text}"

@@ -12,6 +12,7 @@ from mmml.stats import (
     by_seed,
     claim_verdict,
     compare_records,
+    fmt_p,
     holm,
     mean_ci,
     pair_by_seed,
@@ -89,3 +90,8 @@ def test_records_pair_by_seed():
     assert r.n == 2 and r.p == pytest.approx(sps.ttest_rel([0.9, 0.8], [0.7, 0.72]).pvalue)
     with pytest.raises(ValueError, match="seed 0"):
         by_seed(recs + [recs[0]], "acc", method="x")
+
+
+def test_p_values_print_as_phrases():
+    assert (fmt_p(0.0123), fmt_p(1e-5), fmt_p(math.nan)) == ("0.012", "<0.001", "–")
+    assert (fmt_p(0.0123, "p"), fmt_p(1e-5, "Holm p")) == ("p = 0.012", "Holm p < 0.001")
