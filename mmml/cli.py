@@ -15,6 +15,7 @@ import difflib
 import importlib.util
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,12 @@ def closest(value: str, choices: list[str], n: int = 3) -> list[str]:
     return found
 
 
+def top_level_keys() -> set[str]:
+    """The keys that ``experiments/config.yaml`` sets at its top level (``seed``, ``resume``...), read as text."""
+    text = (experiments_dir() / "config.yaml").read_text()
+    return {m.group(1) for m in re.finditer(r"^([A-Za-z_]\w*):", text, flags=re.M)} - {"defaults", "hydra"}
+
+
 def _values(override: Any) -> list[str] | None:
     """The choices an override names (a sweep's too), or None where it names none to check (glob, delete)."""
     from hydra.core.override_parser.types import ValueType
@@ -84,7 +91,7 @@ def _values(override: Any) -> list[str] | None:
 def choice_errors(argv: list[str]) -> list[str]:
     """One message for each config-group choice in ``argv`` that names no config, with the closest choices."""
     args = [a for a in argv if not a.startswith("-")]
-    if not any(a.lstrip("+~").partition("=")[0] in GROUPS for a in args):
+    if not any(a.lstrip("+~").partition("=")[0] in GROUPS or a.startswith("+") for a in args):
         return []
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -93,7 +100,12 @@ def choice_errors(argv: list[str]) -> list[str]:
     except Exception:  # Hydra reports a malformed override itself, with its position
         return []
     errors = []
+    top = top_level_keys()
     for o in overrides:
+        if o.is_add() and o.key_or_group in top:
+            errors.append(f"mmml-run: +{o.key_or_group}=...: {o.key_or_group} is already in the config "
+                          f"(experiments/config.yaml); set it without the plus: {o.input_line.lstrip('+')}")
+            continue
         if o.key_or_group not in GROUPS or o.package:
             continue
         values = _values(o)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -31,15 +32,21 @@ def wall(args: list[str], cwd: str) -> tuple[float, subprocess.CompletedProcess]
 
 
 def imported_modules(job: list[str], cwd: str) -> list[str]:
-    """The top-level modules (``torch``, ``mmml.runner``...) that one job imports, from ``python -X importtime``."""
+    """Every module that one job imports (``torch.nn``, ``mmml.runner``...), from ``python -X importtime``."""
     _, out = wall([sys.executable, "-X", "importtime", "-m", "mmml.cli", *job], cwd)
     names = []
     for line in out.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[-1]
-            if not name.startswith(" ") and not name.startswith("_"):
-                names.append(name.strip())
+        name = line.rsplit("|", 1)[-1].strip()
+        if line.startswith("import time:") and re.fullmatch(r"[A-Za-z]\w*(\.\w+)*", name):
+            names.append(name)
     return names
+
+
+def import_command(modules: list[str]) -> list[str]:
+    """A fresh interpreter that imports ``modules`` in order (one that cannot be imported alone is passed over)."""
+    code = (f"import importlib\nfor m in {modules!r}:\n    try:\n        importlib.import_module(m)\n"
+            "    except Exception:\n        pass")
+    return [sys.executable, "-c", code]
 
 
 def main() -> None:
@@ -53,15 +60,17 @@ def main() -> None:
     def timed(cmd: list[str]) -> float:
         return med(wall(cmd, tmp)[0] for _ in range(args.repeats))
 
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     rows = [("python -c pass (interpreter start)", timed([sys.executable, "-c", "pass"])),
             ("mmml-run model=fusion/tensr (answered, exit 2)", timed([EXE, "model=fusion/tensr"])),
             ("mmml-run trainer.precison=bf16-mixed (Hydra's error)", timed([EXE, "trainer.precison=bf16-mixed"]))]
     modules = imported_modules([*args.job, f"hydra.run.dir={tmp}/probe"], tmp)
-    third = [m for m in modules if not m.startswith(("mmml", "hydra_plugins"))]
-    rows.append((f"import the job's {len(third)} third-party top-level modules",
-                 timed([sys.executable, "-c", "import " + ", ".join(third)])))
-    rows.append((f"import those and mmml's {len(modules) - len(third)} modules",
-                 timed([sys.executable, "-c", "import " + ", ".join(modules)])))
+    ours = ("mmml", "hydra_plugins.mmml_sweeper")
+    third = [m for m in modules if not m.startswith(ours)]
+    rows.append((f"import the job's {len(third)} other modules (torch, pytorch_lightning, hydra...)",
+                 timed(import_command(third))))
+    own = [m for m in modules if m.startswith(ours)]
+    rows.append((f"import those and mmml's {len(own)} modules", timed(import_command(third + own))))
     totals, fits, tests = [], [], []
     for i in range(args.repeats):
         run_dir = Path(tmp) / f"run{i}"
@@ -77,7 +86,7 @@ def main() -> None:
              ("  of which test (record)", test), ("  of which imports (above, interpreter start included)", imports),
              ("  left: mmml-run's own overhead", total - fit - test - imports)]
     width = max(len(r[0]) for r in rows)
-    print(f"median of {args.repeats} fresh processes, {sys.executable}")
+    print(f"median of {args.repeats} fresh processes, {sys.executable}; load average {load} at the start")
     for name, seconds in rows:
         print(f"{name:<{width}}  {seconds:6.2f} s")
 
