@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mmml.encoders import mlp
 
@@ -34,7 +35,9 @@ class TorchViewClassifier(ClassifierMixin, BaseEstimator):
             ``LogisticRegression``.
         max_iter: L-BFGS iterations. random_state: seeds the initial weights.
 
-    Shapes: ``fit(X (n, d), y (n,))``, ``predict_proba(X) -> (n, n_classes)``.
+    Shapes: ``fit(X (n, d), y (n,))``, ``predict_proba(X) -> (n, n_classes)``. After ``fit``: ``classes_``,
+    ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame), ``n_iter_`` (L-BFGS iterations run).
+    Passes scikit-learn's ``parametrize_with_checks`` (tests/mmml/test_sklearn_checks.py).
     """
 
     def __init__(self, hidden: Sequence[int] = (64,), alpha: float = 1.0, max_iter: int = 200,
@@ -45,7 +48,8 @@ class TorchViewClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y) -> TorchViewClassifier:
-        X, y = check_X_y(X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)  # a continuous y is a ValueError naming it, not 100 classes
         self.classes_, target = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"y holds one class {self.classes_.tolist()}; a classifier needs at least two")
@@ -53,7 +57,7 @@ class TorchViewClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng():
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
             self.net_ = mlp([X.shape[1], *map(int, self.hidden), len(self.classes_)]).double()
-        x, t = torch.from_numpy(X), torch.from_numpy(target)
+        x, t = torch.from_numpy(np.require(X, requirements="W")), torch.from_numpy(target)  # a read-only X is copied
         weights = [p for name, p in self.net_.named_parameters() if name.endswith("weight")]
         opt = torch.optim.LBFGS(self.net_.parameters(), max_iter=int(self.max_iter), tolerance_grad=1e-9,
                                 tolerance_change=1e-12, history_size=20, line_search_fn="strong_wolfe")
@@ -66,16 +70,17 @@ class TorchViewClassifier(ClassifierMixin, BaseEstimator):
             return loss
 
         opt.step(closure)
-        self.n_features_in_ = X.shape[1]
+        self.n_iter_ = int(opt.state_dict()["state"].get(0, {}).get("n_iter", 0))
         return self
 
     def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
         check_is_fitted(self, "net_")
-        X = check_array(X, dtype=np.float64)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features but the classifier was fitted on {self.n_features_in_}")
+        X = validate_data(self, X, dtype=np.float64, reset=False)  # names the fitted n_features_in_
         with torch.no_grad():
-            return F.softmax(self.net_(torch.from_numpy(X)), dim=1).numpy()
+            return F.softmax(self.net_(torch.from_numpy(np.require(X, requirements="W"))), dim=1).numpy()
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        """The most probable class of each row."""
+        proba = self.predict_proba(X)  # first: an unfitted classifier raises NotFittedError, not AttributeError
+        return self.classes_[proba.argmax(1)]
