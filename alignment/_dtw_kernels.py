@@ -223,33 +223,110 @@ def sq_distances(x, y, out):
                     row[j] += u * u
 
 
+_EXP_FLOOR = -64.0  # exp(-64) = 1.6e-28: below half an ulp of the softmin's sum, which holds an exact 1
+_ROUND = 6755399441055744.0  # 1.5 * 2^52: (v + _ROUND) - _ROUND rounds v to an integer, in float arithmetic
+_LN2_HI, _LN2_LO = 0.6931471803691238, 1.9082149292705877e-10  # Cody & Waite split of log 2
+
+
+@njit(**_OPTS)
+def _exp_neg(x):
+    """exp(x) for x <= 0 to a few ulp, in float arithmetic only, so that loops over it vectorise
+    (numba's libm exp and table look-ups do not): x = k log 2 + r with |r| <= log(2) / 2, exp(r) by its
+    Taylor series to degree 13 (Horner), times 2^k by selected factors 2^-64, ..., 2^-1.
+    Arguments below -64 (and NaN) give exp(-64)."""
+    x = x if x > _EXP_FLOOR else _EXP_FLOOR
+    k = (x * 1.4426950408889634 + _ROUND) - _ROUND
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = 1.6059043836821613e-10  # 1/13!, then 1/12!, ..., 1/0!
+    p = p * r + 2.08767569878681e-09
+    p = p * r + 2.505210838544172e-08
+    p = p * r + 2.755731922398589e-07
+    p = p * r + 2.7557319223985893e-06
+    p = p * r + 2.48015873015873e-05
+    p = p * r + 0.0001984126984126984
+    p = p * r + 0.001388888888888889
+    p = p * r + 0.008333333333333333
+    p = p * r + 0.041666666666666664
+    p = p * r + 0.16666666666666666
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    e = -k  # 0..93, as the sum of its binary digits
+    for bit, factor in ((64.0, 5.421010862427522e-20), (32.0, 2.3283064365386963e-10), (16.0, 1.52587890625e-05),
+                        (8.0, 0.00390625), (4.0, 0.0625), (2.0, 0.25), (1.0, 0.5)):
+        on = e >= bit
+        e = e - bit if on else e
+        p = p * factor if on else p
+    return p
+
+
+@njit(**_OPTS)
+def _log_1_3(s):
+    """log(s) for s in [1, 3] (a softmin sum) to a few ulp, branch-free: s = 2^e s' with s' in
+    [0.71, 1.42], log s' = 2 atanh(z), z = (s' - 1) / (s' + 1), |z| <= 0.172, by its series to z^23."""
+    big = s > 1.4142135623730951
+    s2 = s * 0.5 if big else s
+    z = (s2 - 1.0) / (s2 + 1.0)
+    w = z * z
+    q = 0.043478260869565216
+    q = q * w + 0.047619047619047616
+    q = q * w + 0.05263157894736842
+    q = q * w + 0.058823529411764705
+    q = q * w + 0.06666666666666667
+    q = q * w + 0.07692307692307693
+    q = q * w + 0.09090909090909091
+    q = q * w + 0.1111111111111111
+    q = q * w + 0.14285714285714285
+    q = q * w + 0.2
+    q = q * w + 0.3333333333333333
+    q = q * w + 1.0
+    return (0.6931471805599453 if big else 0.0) + 2.0 * z * q
+
+
 @njit(**_OPTS)
 def soft_dtw_forward(cost, n_len, m_len, window, gamma, w_d, w_v, w_h, table, out):
-    """Soft-DTW (Cuturi & Blondel, Algorithm 1) of each (N, M) matrix of ``cost`` (B, N, M), along
-    anti-diagonals; fills ``table`` (B, (N + 2) (M + 2)), R row-major with border, inf off the band."""
+    """Soft-DTW (Cuturi & Blondel, Algorithm 1) of each (N, M) matrix of ``cost`` (B, N, M), one
+    anti-diagonal at a time on three rolling diagonals (so that the exp/log of a diagonal's cells
+    vectorise); fills ``table`` (B, (N + 2) (M + 2)), R row-major with border, inf off the band.
+    softmin(a) = min(a) - gamma log sum exp((min(a) - a) / gamma): one term of the sum is exactly 1."""
     bsz, n_max, m_max = cost.shape
     inf = np.inf
     ig = 1.0 / gamma
     wd = U(m_max + 2)  # row stride of R
+    r0, r1, r2 = np.empty(n_max + 2, np.float64), np.empty(n_max + 2, np.float64), np.empty(n_max + 2, np.float64)
+    acc = np.empty(n_max + 1, dtype=np.float64)
     for b in range(bsz):
         n, m = n_len[b], m_len[b]
         r, c = table[b], cost[b]
         r[:] = inf
         r[0] = 0.0
+        r0[:] = inf
+        r1[:] = inf
+        r2[:] = inf
+        r1[0] = 0.0
+        r2, r1, r0 = r1, r0, r2
         for k in range(2, n + m + 1):
             lo, hi = _band(k, n, m, window)
+            if lo > hi:
+                r0[:] = inf
+                r2, r1, r0 = r1, r0, r2
+                continue
             for i in range(U(lo), U(hi + 1)):
-                at = i * (wd - U(1)) + U(k)  # R[i, k - i]
-                cc = c[i - U(1), U(k) - i - U(1)]
-                a0 = r[at - wd - U(1)] + w_d * cc
-                a1 = r[at - wd] + w_v * cc
-                a2 = r[at - U(1)] + w_h * cc
+                acc[i] = c[i - U(1), U(k) - i - U(1)]
+            size, a, o = U(hi - lo + 1), U(lo - 1), U(lo)
+            for t in range(size):
+                cc = acc[o + t]
+                a0 = r2[a + t] + w_d * cc
+                a1 = r1[a + t] + w_v * cc
+                a2 = r1[o + t] + w_h * cc
                 mn = a1 if a1 < a0 else a0
                 mn = a2 if a2 < mn else mn
-                if mn == inf:
-                    continue
-                s = math.exp((mn - a0) * ig) + math.exp((mn - a1) * ig) + math.exp((mn - a2) * ig)
-                r[at] = mn - gamma * math.log(s)
+                sm = _exp_neg((mn - a0) * ig) + _exp_neg((mn - a1) * ig) + _exp_neg((mn - a2) * ig)
+                r0[o + t] = mn - gamma * _log_1_3(sm)  # inf where all three are inf (off the band)
+            _fence(r0, lo, hi, n)
+            for i in range(U(lo), U(hi + 1)):
+                r[i * (wd - U(1)) + U(k)] = r0[i]  # R[i, k - i]
+            r2, r1, r0 = r1, r0, r2
         out[b] = r[U(n) * wd + U(m)]
 
 
@@ -257,49 +334,52 @@ def soft_dtw_forward(cost, n_len, m_len, window, gamma, w_d, w_v, w_h, table, ou
 def soft_dtw_backward(cost, table, n_len, m_len, gamma, w_d, w_v, w_h, grad_out, grad):
     """Gradient of soft-DTW with respect to ``cost`` (Cuturi & Blondel, Algorithm 2), into ``grad``
     (B, N, M), which must start at zero; ``table`` (B, N + 2, M + 2) from :func:`soft_dtw_forward`.
-    E[i, j] = sum over the successors s of (i, j) of E[s] exp((R[s] - R[i, j] - w c[s]) / gamma), and
-    d value / d c[i, j] = E[i, j] sum_t w_t p_t[i, j], the p_t the weights of (i, j)'s own predecessors."""
+    E[i, j] = sum over the successors s of (i, j) of E[s] p(s <- (i, j)), with the softmin weight
+    p(s <- p) = exp((R[s] - R[p] - w c[s]) / gamma), and d value / d c[i, j] = E[i, j] sum_t w_t p_t[i, j].
+    Row by row from the end: the weights of a row in one vectorised pass, then the E recursion."""
     bsz, _, m_max = cost.shape
     inf = np.inf
     ig = 1.0 / gamma
-    e_next = np.empty(m_max + 2, dtype=np.float64)
-    pv_next = np.empty(m_max + 2, dtype=np.float64)
-    pd_next = np.empty(m_max + 2, dtype=np.float64)
-    e_cur = np.empty(m_max + 2, dtype=np.float64)
-    pv_cur = np.empty(m_max + 2, dtype=np.float64)
-    pd_cur = np.empty(m_max + 2, dtype=np.float64)
+    st = m_max + 2
+    # per row: weights pd, pv, ph and their weighted sum, at [0, st), [st, 2 st), ...; one buffer, so
+    # that the vectorised pass has a single store target (few run-time aliasing checks)
+    w_next, w_cur = np.empty(4 * st, np.float64), np.empty(4 * st, np.float64)
+    e_next, e_cur = np.empty(st, np.float64), np.empty(st, np.float64)
     for b in range(bsz):
         n, m = n_len[b], m_len[b]
         r, c, g = table[b], cost[b], grad[b]
         e_next[:] = 0.0
-        pv_next[:] = 0.0
-        pd_next[:] = 0.0
+        w_next[:] = 0.0
         for i in range(n, 0, -1):
+            row, up, ci, gi = r[i], r[i - 1], c[i - 1], g[i - 1]
+            # weights of the three predecessors of (i, j), j = 1..m (zero from an unreachable one)
+            for t in range(U(m)):
+                j = t + U(1)
+                rij = row[j]
+                cc = ci[t]
+                p_d, p_v, p_h = up[t], up[j], row[t]
+                pd = _exp_neg((rij - p_d - w_d * cc) * ig)  # computed everywhere, then selected: no branch
+                pv = _exp_neg((rij - p_v - w_v * cc) * ig)
+                ph = _exp_neg((rij - p_h - w_h * cc) * ig)
+                on = rij != inf  # off the band: no weight in or out
+                pd = pd if on & (p_d != inf) else 0.0
+                pv = pv if on & (p_v != inf) else 0.0
+                ph = ph if on & (p_h != inf) else 0.0
+                w_cur[j] = pd
+                w_cur[U(st) + j] = pv
+                w_cur[U(2 * st) + j] = ph
+                w_cur[U(3 * st) + j] = w_d * pd + w_v * pv + w_h * ph
+            w_cur[m + 1] = 0.0
+            w_cur[2 * st + m + 1] = 0.0
             e_right = 0.0
-            ph_right = 0.0
-            e_cur[m + 1] = 0.0
-            pd_cur[m + 1] = 0.0
             for j in range(m, 0, -1):
-                rij = r[i, j]
-                e = 0.0
-                pd = 0.0
-                pv = 0.0
-                ph = 0.0
-                if rij != inf:  # on the band: weights in and out
-                    if i == n and j == m:
-                        e = grad_out[b]
-                    else:
-                        e = e_next[j] * pv_next[j] + e_right * ph_right + e_next[j + 1] * pd_next[j + 1]
-                    cc = c[i - 1, j - 1]
-                    pd = math.exp((rij - r[i - 1, j - 1] - w_d * cc) * ig)
-                    pv = math.exp((rij - r[i - 1, j] - w_v * cc) * ig)
-                    ph = math.exp((rij - r[i, j - 1] - w_h * cc) * ig)
-                    g[i - 1, j - 1] = e * (w_d * pd + w_v * pv + w_h * ph)
+                if i == n and j == m:
+                    e = grad_out[b]
+                else:
+                    e = e_next[j] * w_next[st + j] + e_right * w_cur[2 * st + j + 1] + e_next[j + 1] * w_next[j + 1]
+                gi[j - 1] = e * w_cur[3 * st + j]
                 e_cur[j] = e
-                pv_cur[j] = pv
-                pd_cur[j] = pd
                 e_right = e
-                ph_right = ph
+            e_cur[m + 1] = 0.0
             e_next, e_cur = e_cur, e_next
-            pv_next, pv_cur = pv_cur, pv_next
-            pd_next, pd_cur = pd_cur, pd_next
+            w_next, w_cur = w_cur, w_next
