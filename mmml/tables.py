@@ -19,17 +19,17 @@ import csv
 import io
 import logging
 import math
-import os
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mmml.columns import NAMES, direction, metric_label  # noqa: F401  (re-exported)
+from mmml.figures import paper_figures, save_figure
 from mmml.io import atomic_write
 from mmml.reports import report_module
 from mmml.results import find_records
@@ -90,80 +90,6 @@ class Row:
 
 def _seed_key(seed: Any) -> Any:
     return seed if not isinstance(seed, list) else tuple(seed)
-
-
-#: readable metric names (the last part of a metric key); keys not listed are shown with spaces for "_"
-NAMES = {
-    "acc": "accuracy", "f1": "macro-F1", "f1_micro": "micro-F1", "f1_macro": "macro-F1", "mae": "MAE",
-    "corr": "Pearson r", "acc2": "binary accuracy", "acc7": "7-class accuracy", "probe_all": "probe (all modalities)",
-    "arith": "embedding arithmetic", "exact": "exact match", "bleu": "BLEU", "chrf": "chrF", "wer": "WER",
-    "cer": "CER", "cider": "CIDEr-D", "mel_dtw": "mel DTW distance", "judge_exact": "judge exact (real speech)",
-    "truncated": "truncated", "boundary_mae_ms": "boundary error (ms)", "within_20ms": "within 20 ms",
-    "within_50ms": "within 50 ms", "frame_accuracy": "frame accuracy", "ms_per_pair": "ms per pair",
-    "zsl_acc": "zero-shot accuracy", "zeroshot_acc": "zero-shot accuracy", "chance": "chance",
-    "zeroshot_single_acc": "zero-shot accuracy (one prompt)", "probe_acc": "linear-probe accuracy",
-    "loss": "loss",
-}
-#: metric names (last part of a key) where lower is better; ``*_medr`` (median rank) too
-LOWER_IS_BETTER = ("wer", "cer", "mel_dtw", "truncated", "boundary_mae_ms", "ms_per_pair", "mae", "loss", "medr")
-#: names that are not a score (a chosen regularisation constant, chance, interval bounds): no arrow, never bold
-NO_DIRECTION = re.compile(r"(^|_)C$|^chance$|_ci_(low|high)$")
-
-
-def direction(metric: str) -> str:
-    """``"↑"`` (higher is better), ``"↓"`` (lower) or ``""`` (not a score) for a metric key or name.
-
-    Examples:
-        >>> direction("test/clean/acc"), direction("test/clean/wer"), direction("test/clean/image2audio_medr")
-        ('↑', '↓', '↓')
-        >>> direction("test/clean/probe_C")
-        ''
-    """
-    name = metric.rsplit("/", 1)[-1]
-    if NO_DIRECTION.search(name):
-        return ""
-    return "↓" if name in LOWER_IS_BETTER or name.endswith("_medr") else "↑"
-
-
-def _condition_label(condition: str) -> str:
-    m = re.fullmatch(r"(.+)_noise([0-9.]+)", condition)
-    if m:
-        return f"{m[1]} noise {m[2]}"
-    if condition.endswith("_drop"):
-        return f"{condition.removesuffix('_drop')} missing"
-    return condition.replace("_", " ")
-
-
-def metric_label(metric: str, arrow: bool = True) -> str:
-    """A readable column name for a metric key, with its direction.
-
-    Examples:
-        >>> metric_label("test/clean/acc"), metric_label("test/audio_drop/acc"), metric_label("test/clean/wer")
-        ('accuracy ↑', 'audio missing: accuracy ↑', 'WER ↓')
-        >>> metric_label("test/clean/image2audio_R@1"), metric_label("test/image_noise0.5/f1", arrow=False)
-        ('image→audio R@1 ↑', 'image noise 0.5: macro-F1')
-    """
-    parts = metric.split("/")
-    split = parts[0] if len(parts) > 1 and parts[0] in ("test", "val") else "test"
-    rest = parts[1:] if parts[0] in ("test", "val") else parts
-    condition, name = (rest[0], "/".join(rest[1:])) if len(rest) > 1 else ("clean", rest[0])
-    text = NAMES.get(name)
-    if text is None:
-        retrieval = re.fullmatch(r"([a-z]+)2([a-z]+)_(R@\d+|medr|class_R@\d+)", name)
-        if retrieval:
-            what = retrieval[3].replace("medr", "median rank").replace("class_", "class ")
-            text = f"{retrieval[1]}→{retrieval[2]} {what}"
-        elif name.startswith("probe_"):
-            text = f"probe ({name.removeprefix('probe_').replace('_', ' ')})"
-        elif name.startswith("missing_"):
-            text = f"probe, {name.removeprefix('missing_').replace('_', ' ')} missing"
-        else:
-            text = name.replace("_", " ")
-    cond = _condition_label(condition) if condition != "clean" else ""
-    text = (f"{cond}: {text}" if cond else text)
-    text = ("val " + text) if split == "val" else text
-    sign = direction(metric) if arrow else ""
-    return f"{text} {sign}" if sign else text
 
 
 def short_metric(name: str) -> str:
@@ -350,77 +276,6 @@ def to_latex(rows: Sequence[Row], columns: Sequence[str], digits: int = 3, capti
     return "\n".join(lines) + "\n"
 
 
-#: formats every figure is saved in (PNG at :data:`DPI`)
-FIGURE_FORMATS = ("png", "pdf", "svg")
-DPI = 300
-
-
-def save_figure(fig: Any, path: str | Path) -> list[Path]:
-    """Save ``fig`` as ``path`` (PNG, :data:`DPI` dpi) and beside it as PDF and SVG, atomically."""
-    path = Path(path)
-    out = []
-    for ext in FIGURE_FORMATS:
-        target = path.with_suffix(f".{ext}")
-        out.append(atomic_write(target, lambda f, ext=ext: _savefig(fig, f, format=ext, dpi=DPI), mode="wb"))
-    return out
-
-
-_ORIGINAL_SAVEFIG: list = []
-
-
-def _savefig(fig: Any, *args: Any, **kwargs: Any) -> Any:
-    from matplotlib.figure import Figure
-
-    original = _ORIGINAL_SAVEFIG[0] if _ORIGINAL_SAVEFIG else Figure.savefig
-    return original(fig, *args, **kwargs)
-
-
-def _file_path(fileobj: Any) -> str | None:
-    """The path of an open file (its ``name``, or on Linux the target of ``/proc/self/fd/<fd>``), if known."""
-    name = getattr(fileobj, "name", None)
-    if isinstance(name, str):
-        return name
-    try:
-        return os.readlink(f"/proc/self/fd/{fileobj.fileno()}")
-    except (OSError, AttributeError, ValueError):
-        return None
-
-
-@contextmanager
-def paper_figures():
-    """While active, every PNG a report saves with ``Figure.savefig`` is written at :data:`DPI` dpi and also as
-    PDF and SVG beside it (the challenges' ``plots`` save PNGs of their own)."""
-    from matplotlib.figure import Figure
-
-    original = Figure.savefig
-
-    def savefig(fig, fname, *args, **kwargs):
-        fmt_ = kwargs.get("format") or (Path(str(fname)).suffix.lstrip(".") if isinstance(fname, (str, Path))
-                                         else "png")
-        if fmt_ != "png":
-            return original(fig, fname, *args, **kwargs)
-        kwargs["dpi"] = DPI
-        result = original(fig, fname, *args, **kwargs)
-        name = fname if isinstance(fname, (str, Path)) else _file_path(fname)
-        if isinstance(name, (str, Path)):
-            target = Path(name)
-            m = re.fullmatch(r"\.(.+)\.[^.]+\.tmp", target.name)  # mmml.io.atomic_write's temporary file
-            target = target.with_name(m[1]) if m else target
-            for ext in FIGURE_FORMATS[1:]:
-                kw = {k: v for k, v in kwargs.items() if k != "format"}
-                atomic_write(target.with_suffix(f".{ext}"),
-                             lambda f, ext=ext, kw=kw: original(fig, f, *args, format=ext, **kw), mode="wb")
-        return result
-
-    _ORIGINAL_SAVEFIG.insert(0, original)
-    Figure.savefig = savefig
-    try:
-        yield
-    finally:
-        Figure.savefig = original
-        _ORIGINAL_SAVEFIG.pop(0)
-
-
 def plot(rows: Sequence[Row], column: str | None, path: Path, title: str = "") -> Path:
     """Horizontal bars of one metric per row, with the seeds' std as error bars (PNG, PDF, SVG)."""
     import matplotlib
@@ -458,8 +313,10 @@ def headline_metric(challenge: str, family: str, available: Sequence[str]) -> st
     return available[0] if available else None
 
 
-def challenge_extras(records: Sequence[dict[str, Any]], out: Path) -> tuple[list[Path], list[str]]:
-    """Plots and notes from each challenge's registered report module (:mod:`mmml.reports`)."""
+def challenge_extras(records: Sequence[dict[str, Any]], out: Path,
+                     owners: list[str] | None = None) -> tuple[list[Path], list[str]]:
+    """Plots and notes from each challenge's registered report module (:mod:`mmml.reports`); ``owners``, if
+    given, receives the challenge of each note."""
     plots, notes = [], []
     for challenge in sorted({r.get("challenge") for r in records if r.get("challenge")}):
         module = report_module(challenge)
@@ -473,17 +330,75 @@ def challenge_extras(records: Sequence[dict[str, Any]], out: Path) -> tuple[list
                 text = module.notes(mine)
                 if text:
                     notes.append(text)
+                    if owners is not None:
+                        owners.append(challenge)
         except Exception as err:  # a broken plot must not lose the table
             log.warning("%s.report failed: %s", challenge, err)
             notes.append(f"({challenge} report extras failed: {type(err).__name__}: {err})")
+            if owners is not None:
+                owners.append(challenge)
     return plots, notes
+
+
+def markdown_tables(text: str) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The Markdown tables in ``text`` as ``(caption, header, rows)``; the caption is the heading above the
+    table, and the bold line under that heading, if any (e.g. a data set's name).
+
+    Examples:
+        >>> markdown_tables("### Robustness\\n\\n| a | b |\\n|---|---:|\\n| 1 | **2** |\\n")
+        [('Robustness', ['a', 'b'], [['1', '**2**']])]
+    """
+    out, section, sub, lines, i = [], "", "", text.splitlines(), 0
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("#"):
+            section, sub = line.lstrip("#").strip(), ""
+        elif line.startswith("**") and line.count("**") >= 2:
+            sub = line.split("**")[1].strip()
+        caption = " — ".join(x for x in (section, sub) if x)
+        is_table = line.startswith("|") and i + 1 < len(lines) and re.fullmatch(r"\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?",
+                                                                               lines[i + 1].strip())
+        if not is_table:
+            i += 1
+            continue
+        header = [c.strip() for c in line.strip("|").split("|")]
+        rows, i = [], i + 2
+        while i < len(lines) and lines[i].strip().startswith("|"):
+            rows.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
+            i += 1
+        out.append((caption, header, rows))
+    return out
+
+
+def export_notes_tables(notes: Sequence[str], out: Path, challenges: Sequence[str]) -> dict[str, Path]:
+    """Each challenge report's curated Markdown tables as ``<challenge>_table<k>.csv`` and ``.tex`` (captioned,
+    labelled ``tab:<challenge>-<k>``); ``**bold**`` becomes ``\\textbf``."""
+    paths: dict[str, Path] = {}
+    for challenge, text in zip(challenges, notes, strict=True):
+        for k, (caption, header, rows) in enumerate(markdown_tables(text), 1):
+            stem = f"{challenge}_table{k}"
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(header)
+            w.writerows([[c.replace("**", "") for c in r] for r in rows])
+            paths[f"{stem}.csv"] = atomic_write(out / f"{stem}.csv", lambda f, b=buf: f.write(b.getvalue()))
+
+            def cell(c: str) -> str:
+                return re.sub(r"\*\*(.+?)\*\*", lambda m: r"\textbf{" + m[1] + "}", _tex(c.replace("`", "")))
+            tex = [r"\begin{table}[t]", r"\centering", r"\caption{" + _tex(caption or f"{challenge} table {k}") + "}",
+                   r"\label{tab:" + f"{challenge}-{k}" + "}", r"\begin{tabular}{" + "l" * len(header) + "}",
+                   r"\toprule", " & ".join(map(cell, header)) + r" \\", r"\midrule",
+                   *(" & ".join(map(cell, r)) + r" \\" for r in rows), r"\bottomrule", r"\end{tabular}",
+                   r"\end{table}"]
+            paths[f"{stem}.tex"] = atomic_write(out / f"{stem}.tex", lambda f, t=tex: f.write("\n".join(t) + "\n"))
+    return paths
 
 
 def build_table(folders: Sequence[str | Path], out: str | Path, metrics: str | None = None,
                 title: str = "", digits: int = 3, caption: str = "", label: str = "") -> dict[str, Path]:
     """Read every record under ``folders`` and write ``table.{md,csv,tex}`` and ``table.{png,pdf,svg}`` into
-    ``out``; ``digits`` after the decimal point; ``caption`` and ``label`` of the LaTeX table (default: the
-    title, and ``tab:<title>``)."""
+    ``out``, and each challenge report's own tables as ``<challenge>_table<k>.{csv,tex}``; ``digits`` after the
+    decimal point; ``caption`` and ``label`` of the LaTeX table (default: the title, and ``tab:<title>``)."""
     if int(digits) < 0:
         raise ValueError(f"digits={digits}; give the number of decimals to show, e.g. 3")
     out = Path(out)
@@ -493,8 +408,9 @@ def build_table(folders: Sequence[str | Path], out: str | Path, metrics: str | N
     rows = aggregate(records)
     columns = metric_columns(rows, metrics)
     headline = columns[0] if columns else None
+    owners: list[str] = []
     with paper_figures():
-        extra_plots, notes = challenge_extras(records, out)
+        extra_plots, notes = challenge_extras(records, out, owners)
     bold = best_cells(rows, columns)
     md = to_markdown(rows, columns, title, digits, bold) + skipped_note(records)
     paths = {"png": plot(rows, headline, out / "table.png", title)}
@@ -506,6 +422,7 @@ def build_table(folders: Sequence[str | Path], out: str | Path, metrics: str | N
     paths["csv"] = atomic_write(out / "table.csv", lambda f: f.write(to_csv(rows, columns)))
     tex = to_latex(rows, columns, digits, caption or title, label or tex_label(title or "mmml"), bold)
     paths["tex"] = atomic_write(out / "table.tex", lambda f: f.write(tex))
+    paths.update(export_notes_tables(notes, out, owners))
     for i, p in enumerate(extra_plots):
         paths[f"plot{i}"] = p
     return paths

@@ -41,14 +41,14 @@ ROWS = {"supervised (fou)", "supervised (fou+fac)", "co-training (fou+fac)", "su
         "pivot bridge (speech)", "directly paired upper bound"}
 
 
-def test_the_table_is_one_sweep_of_its_fifteen_rows_at_every_fraction_and_three_seeds():
+def test_the_table_is_one_sweep_of_its_fifteen_rows_at_every_fraction_and_five_seeds():
     with initialize_config_module("mmml.experiments", version_base="1.3"):
         cfg = compose("config", overrides=["experiment=colearning_table"], return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("MMMLSweeper")
-    assert str(sweeper.params.labelled_fraction) == "0.01,0.05,0.1,1.0" and str(sweeper.params.seed) == "0,1,2"
+    assert str(sweeper.params.labelled_fraction) == "0.01,0.05,0.1,1.0" and str(sweeper.params.seed) == "0,1,2,3,4"
     jobs = expand(OmegaConf.to_container(sweeper.params), OmegaConf.to_container(sweeper.grid), [])
-    assert len(jobs) == 15 * 4 * 3
+    assert len(jobs) == 15 * 4 * 5  # rows x fractions x seeds
     rows = {tuple(o for o in job if not o.startswith(("seed=", "labelled_fraction="))) for job in jobs}
     names = {}
     for row in rows:

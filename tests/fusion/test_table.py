@@ -58,10 +58,10 @@ BASELINES = {f"only_{v}" for v in VIEWS["mfeat"][2:]} | {f"svm_{v}" for vs in VI
 def test_table_sweep_runs_every_model_and_keeps_its_row_names():
     cfg = compose_table(hydra=True)
     sweeper = cfg.hydra.sweeper
-    assert sweeper.params.data == "avdigits,avdigits_fsdd,mfeat" and sweeper.params.seed == "0,1,2"
+    assert sweeper.params.data == "avdigits,avdigits_fsdd,mfeat" and sweeper.params.seed == "0,1,2,3,4"
     jobs = expand(OmegaConf.to_container(sweeper.params), OmegaConf.to_container(sweeper.grid), [])
     n_baselines = 4 + sum(len(v) for v in VIEWS.values())  # kar, pix, zer, mor alone + one SVM per view
-    assert len(jobs) == 3 * 16 * 3 + n_baselines * 3  # the 16 former rows on 3 data sets, then the baselines
+    assert len(jobs) == 5 * 16 * 3 + n_baselines * 5  # 5 seeds x the 16 former rows on 3 data sets, then the baselines
     per_data = {}
     for job in jobs:
         data = next(o.split("=", 1)[1] for o in job if o.startswith("data="))
