@@ -147,16 +147,27 @@ def dtw_sequences(x, y, n_len, m_len, window, w_diag, euclid, keep, out, paths, 
                 continue
             # local distances of cells (i, k - i), i = lo..hi: x[i - 1] against y[k - i - 1] = yr[m - k + i]
             size, o = U(hi - lo + 1), U(lo)
-            for f in range(d):
+            for t in range(size):
+                acc[o + t] = 0.0
+            f = 0
+            while f + 4 <= d:  # four features a pass: a quarter of the loads and stores of acc
+                a0, q0 = U(f * n_max + lo - 1), U(f * m_max + m - k + lo)
+                a1, q1 = a0 + U(n_max), q0 + U(m_max)
+                a2, q2 = a1 + U(n_max), q1 + U(m_max)
+                a3, q3 = a2 + U(n_max), q2 + U(m_max)
+                for t in range(size):
+                    u0 = xt[a0 + t] - yr[q0 + t]
+                    u1 = xt[a1 + t] - yr[q1 + t]
+                    u2 = xt[a2 + t] - yr[q2 + t]
+                    u3 = xt[a3 + t] - yr[q3 + t]
+                    acc[o + t] += (u0 * u0 + u1 * u1) + (u2 * u2 + u3 * u3)
+                f += 4
+            while f < d:
                 a, q = U(f * n_max + lo - 1), U(f * m_max + m - k + lo)
-                if f == 0:
-                    for t in range(size):
-                        u = xt[a + t] - yr[q + t]
-                        acc[o + t] = u * u
-                else:
-                    for t in range(size):
-                        u = xt[a + t] - yr[q + t]
-                        acc[o + t] += u * u
+                for t in range(size):
+                    u = xt[a + t] - yr[q + t]
+                    acc[o + t] += u * u
+                f += 1
             if euclid:
                 for t in range(size):
                     acc[o + t] = math.sqrt(acc[o + t])
