@@ -47,6 +47,16 @@ RECORD = "result.json"
 SAMPLERS = ("tpe", "random")
 
 
+def _optuna() -> Any:
+    """optuna, or an ImportError that says how to install it."""
+    try:
+        import optuna
+    except ImportError as err:
+        raise ImportError("hydra/sweeper=mmml_optuna needs optuna>=4: pip install -e '.[hpo]' "
+                          "(or pip install 'optuna>=4')") from err
+    return optuna
+
+
 def distribution(override: Override) -> Any:
     """The Optuna distribution of one sweep override, or ``None`` for a fixed value.
 
@@ -62,8 +72,9 @@ def distribution(override: Override) -> Any:
         >>> distribution(p.parse_overrides(["x=3"])[0]) is None
         True
     """
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
+    distributions = _optuna().distributions
+    CategoricalDistribution, FloatDistribution, IntDistribution = (  # noqa: N806
+        distributions.CategoricalDistribution, distributions.FloatDistribution, distributions.IntDistribution)
     if not override.is_sweep_override():
         return None
     value = override.value()
@@ -227,7 +238,7 @@ class MMMLOptunaSweeper(Sweeper):
                                                                 task_function=task_function, config=config)
 
     def _sampler(self) -> Any:
-        import optuna
+        optuna = _optuna()
 
         if self.sampler_name == "random":
             return optuna.samplers.RandomSampler(seed=self.seed)
@@ -236,7 +247,7 @@ class MMMLOptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> dict[str, Any]:
         """Run ``n_trials`` trials; writes ``optimization_results.yaml`` and ``trials.csv`` in the sweep folder
         and returns the best trial's ``{best_params, best_value, ...}``."""
-        import optuna
+        optuna = _optuna()
 
         loader = self.hydra_context.config_loader if self.hydra_context is not None else None
         space, fixed = search_space(self.params, arguments, OverridesParser.create(config_loader=loader))

@@ -193,3 +193,9 @@ def test_four_trial_search_end_to_end(tmp_path, fsdd_dir, mfeat_dir):
         assert rec["config"]["model"]["net"]["hidden"] == trial["model.net.hidden"]
     assert results["best_value"] == max(t["value"] for t in results["trials"])
     assert not math.isnan(results["best_value"])
+
+
+def test_without_optuna_the_error_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[hpo\]'"):
+        _dist("a=choice(1, 2)")
