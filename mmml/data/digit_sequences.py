@@ -217,6 +217,7 @@ class DigitSequences(MultimodalDataModule):
     @property
     def protocol(self) -> dict[str, Any]:
         return {"data_set": self.name, "split": "fixed", "data_seed": self.data_seed,
+                "test": f"strings drawn by data_seed={self.data_seed}", "val": "strings drawn by data_seed",
                 "test_fraction": self.test_fraction, "val_fraction": self.val_fraction,
                 "images": "disjoint pools per split", "seed": "varies the training only"}
 
@@ -310,7 +311,8 @@ class DigitSequencesFSDD(FSDDMixin, DigitSequences):
 
     @property
     def protocol(self) -> dict[str, Any]:
-        return {**DigitSequences.protocol.fget(self), **FSDDMixin.protocol.fget(self)}
+        strings, speech = DigitSequences.protocol.fget(self), FSDDMixin.protocol.fget(self)
+        return {**strings, **speech, **{k: f"{strings[k]}, spoken from {speech[k]}" for k in ("test", "val")}}
 
     def speech(self, strings: list[np.ndarray], codes: np.ndarray, rng: np.random.Generator
                ) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, torch.Tensor]]:

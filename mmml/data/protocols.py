@@ -116,7 +116,8 @@ class SpeakerProtocol:
                     "test_speakers": sorted(set(known)), "val_speakers": sorted(set(known)),
                     "speakers_overlap": True}
         test, val = self.resolve(known)
-        return {"split": self.split, "test_speakers": test, "val_speakers": val,
+        return {"split": self.split, "test": f"every recording of {', '.join(test)}",
+                "val": f"every recording of {', '.join(val)}", "test_speakers": test, "val_speakers": val,
                 "train_speakers": sorted(set(known) - set(test) - set(val)), "speakers_overlap": False}
 
     def params(self) -> dict[str, Any]:
