@@ -114,6 +114,21 @@ def _fence(r0, lo, hi, n):
         r0[hi + 1] = np.inf
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _sq_dist_row(xf, a, yf, q, d):
+    """sum_f (xf[a + f] - yf[q + f])^2, vectorised over the features (the sum may be reassociated)."""
+    s = 0.0
+    for f in range(U(d)):
+        u = xf[a + f] - yf[q + f]
+        s += u * u
+    return s
+
+
+# many features and short sequences: distances cell by cell over contiguous features (all in cache);
+# otherwise along the diagonal, contiguous over cells
+_BY_CELL_MIN_FEATURES, _BY_CELL_MAX_LENGTH = 16, 200
+
+
 @njit(**_OPTS)
 def dtw_sequences(x, y, n_len, m_len, window, w_diag, euclid, keep, out, paths, path_len):
     """DTW of each pair of (B, N, D) ``x`` and (B, M, D) ``y``; costs into ``out`` (B,), paths (with
@@ -126,14 +141,17 @@ def dtw_sequences(x, y, n_len, m_len, window, w_diag, euclid, keep, out, paths, 
     r0, r1, r2 = np.empty(n_max + 2, x.dtype), np.empty(n_max + 2, x.dtype), np.empty(n_max + 2, x.dtype)
     acc = np.empty(n_max + 1, dtype=x.dtype)
     steps = np.empty((n_max + m_max - 1) * n_max if keep else 1, dtype=np.uint8)
+    by_cell = d >= _BY_CELL_MIN_FEATURES and max(n_max, m_max) <= _BY_CELL_MAX_LENGTH
+    xf, yf = x.reshape(bsz * n_max * d), y.reshape(bsz * m_max * d)
     for b in range(bsz):
         n, m = n_len[b], m_len[b]
-        for i in range(n):
-            for f in range(d):
-                xt[f * n_max + i] = x[b, i, f]
-        for j in range(m):
-            for f in range(d):
-                yr[f * m_max + m - 1 - j] = y[b, j, f]
+        if not by_cell:
+            for i in range(n):
+                for f in range(d):
+                    xt[f * n_max + i] = x[b, i, f]
+            for j in range(m):
+                for f in range(d):
+                    yr[f * m_max + m - 1 - j] = y[b, j, f]
         r0[:] = inf
         r1[:] = inf
         r2[:] = inf
@@ -147,9 +165,14 @@ def dtw_sequences(x, y, n_len, m_len, window, w_diag, euclid, keep, out, paths, 
                 continue
             # local distances of cells (i, k - i), i = lo..hi: x[i - 1] against y[k - i - 1] = yr[m - k + i]
             size, o = U(hi - lo + 1), U(lo)
-            for t in range(size):
-                acc[o + t] = 0.0
-            f = 0
+            if by_cell:
+                for i in range(lo, hi + 1):
+                    acc[i] = _sq_dist_row(xf, U((b * n_max + i - 1) * d), yf, U((b * m_max + k - i - 1) * d), d)
+                f = d  # done
+            else:
+                for t in range(size):
+                    acc[o + t] = 0.0
+                f = 0
             while f + 4 <= d:  # four features a pass: a quarter of the loads and stores of acc
                 a0, q0 = U(f * n_max + lo - 1), U(f * m_max + m - k + lo)
                 a1, q1 = a0 + U(n_max), q0 + U(m_max)
