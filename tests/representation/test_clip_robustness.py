@@ -36,7 +36,7 @@ def _records():
     for seed in range(5):
         wobble = 0.01 * seed
         out.append(_record("supervised", "supervised", seed, {"test/clean/acc": 0.95, "test/noise/acc": 0.5 + wobble}))
-        m = {"test/clean/zeroshot_acc": 0.8 + wobble, "test/noise/zeroshot_acc": 0.7}
+        m = {"test/clean/zeroshot_acc": 0.8 + wobble, "test/noise/zeroshot_acc": 0.7, "test/clean/chance": 0.1}
         for i, p in enumerate(("probe", "fewshot1", "fewshot4", "fewshot16")):
             m[f"test/clean/{p}_acc"] = 0.9 - 0.1 * i
             m[f"test/noise/{p}_acc"] = 0.45 - 0.05 * i + wobble
@@ -55,5 +55,9 @@ def test_the_report_fits_each_seed_and_states_verdicts_from_paired_tests(tmp_pat
     text = notes(recs)
     assert "more effectively robust" in text and "below the supervised model" in text
     assert "above chance by 0.720" in text
+    # mean ± sd over seeds by hand: zero-shot 0.80 + 0.01 * (0..4) -> 0.820 ± 0.0158;
+    # the supervised model under noise 0.50 + 0.01 * (0..4) -> 0.520 ± 0.0158
+    assert "| clip_transformer | 5 | 0.820 ± 0.016 |" in text
+    assert "| supervised | 0.950 ± 0.000 | 0.520 ± 0.016 |" in text
     assert [p.name for p in plots(recs, tmp_path)] == ["clip_robustness_captioned_digits.png"]
     assert np.isfinite(er[0][0])
