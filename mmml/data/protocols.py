@@ -73,6 +73,9 @@ class SpeakerProtocol:
             if self.val_speakers is not None:
                 raise ValueError(f"data.split=logo picks the validation speaker by its rotation rule; leave "
                                  f"data.val_speakers null (it is {self.val_speakers}) or use data.split=speakers")
+        if self.val_speakers is not None and not self.val_speakers:
+            raise ValueError("data.val_speakers=[] leaves validation without a speaker (its images and strings would "
+                             "share the training pools); name one, or leave it null for the rotation rule")
         if self.val_speakers is not None and set(self.val_speakers) & set(self.test_speakers):
             raise ValueError(f"data.val_speakers {self.val_speakers} and data.test_speakers {self.test_speakers} "
                              "overlap; a speaker can be in one held-out split only")

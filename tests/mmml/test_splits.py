@@ -138,6 +138,8 @@ def test_bad_protocols_fail_clearly(fsdd_dir):
         SpeakerProtocol("logo", test_speakers=["theo"], val_speakers=["george"])
     with pytest.raises(ValueError, match="overlap"):
         SpeakerProtocol("speakers", test_speakers=["theo"], val_speakers=["theo"])
+    with pytest.raises(ValueError, match=r"data.val_speakers=\[\] leaves validation without a speaker"):
+        SpeakerProtocol("speakers", test_speakers=["theo"], val_speakers=[])
     with pytest.raises(ValueError, match="needs data.test_speakers"):
         SpeakerProtocol("speakers", test_speakers=[])
     with pytest.raises(ValueError, match=r"names \['bob'\].*'george', 'jackson', 'nicolas', 'theo', 'yweweler'"):
