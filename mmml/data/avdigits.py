@@ -104,6 +104,10 @@ class AVDigits(MultimodalDataModule):
         text_noise: probability that a character of the word is replaced by a random letter.
         n_mels, max_frames, hop_length: log-mel features at 8 kHz.
         data_seed: seed of the synthesis (fixed data; ``seed`` only draws the split).
+
+    The images are degraded once the split is drawn: the principal components are fitted on the train
+    split only (no validation or test image shapes them), then the noise is drawn (seeded by
+    ``data_seed``, ``seed`` and the split).
         **kwargs: see :class:`~mmml.data.datamodule.MultimodalDataModule`.
 
     Examples (skipped by the doctest run: they synthesise the whole data set, a minute of CPU;
