@@ -17,6 +17,7 @@ The public names are re-exported here: ``from alignment import dtw, CTCAligner, 
 from .attention_aligners import AligningAttention
 from .explicit import *  # noqa: F403
 from .explicit import __all__ as _explicit
+from .frame_attention import FrameAttentionAligner
 from .implicit import AttentionAligner, argmax_readout, monotonic_readout
 from .supervised import CTCAligner, HMMAligner
 from .task import AlignmentTask
@@ -24,5 +25,5 @@ from .templates import mean_template, soft_dtw_barycenter
 from .unsupervised import CTWAligner, TemplateAligner, UniformAligner
 
 __all__ = [*_explicit, "AligningAttention", "AlignmentTask", "AttentionAligner", "CTCAligner", "CTWAligner",
-           "HMMAligner", "TemplateAligner", "UniformAligner", "argmax_readout", "mean_template", "monotonic_readout",
-           "soft_dtw_barycenter"]
+           "FrameAttentionAligner", "HMMAligner", "TemplateAligner", "UniformAligner", "argmax_readout",
+           "mean_template", "monotonic_readout", "soft_dtw_barycenter"]

@@ -67,8 +67,12 @@ class AligningAttention(AttentionAligner):
             by moving on).
         guided_weight, guided_g: weight and width g of the guided-attention loss (0: off).
         ctc_weight: lambda of the joint CTC-attention loss (0: off); ctc_units: ``"words"`` or ``"letters"``.
+        query: ``"state"`` (a recogniser: the decoder state before word k asks where to look, and word k is
+            predicted from state and context) or ``"target"`` (forced through the transcript, word k's own
+            embedding joins the query, as the text side queries the speech in TTS attention, and word k is
+            predicted from the attended context alone, so the context must hold that word's frames).
         readout: ``"monotonic"``, ``"argmax"`` or ``"expected"`` (:mod:`mmml.alignment.readout`);
-            silence: silences in the monotonic read-out.
+            silence, silence_scale: silences in the monotonic read-out and their score.
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modality: str = "audio", transcript: str = "text",
@@ -76,7 +80,10 @@ class AligningAttention(AttentionAligner):
                  dropout: float = 0.1, attention: str = "location", location: int = 8, location_kernel: int = 15,
                  chunk: int = 0, noise: float = 1.0, init_r: float = -2.0, guided_weight: float = 0.0,
                  guided_g: float = 0.2, ctc_weight: float = 0.0, ctc_units: str = "words",
-                 readout: str = "monotonic", silence: bool = True) -> None:
+                 query: str = "state", readout: str = "monotonic", silence: bool = True,
+                 silence_scale: float = 1.0) -> None:
+        if query not in ("state", "target"):
+            raise ValueError(f"query={query!r}; choose 'state' (a recogniser) or 'target' (the word to find)")
         if attention not in ("location", "monotonic"):
             raise ValueError(f"attention={attention!r}; choose 'location' or 'monotonic'")
         if readout not in READOUTS:
@@ -87,8 +94,12 @@ class AligningAttention(AttentionAligner):
             raise ValueError(f"guided_weight={guided_weight} and chunk={chunk} must be >= 0")
         super().__init__(specs, modality, transcript, hidden, stride, dilations, rnn, dropout, attention="additive",
                          location=location if attention == "location" else 0, location_kernel=location_kernel,
-                         readout="monotonic", silence=silence)
+                         readout="monotonic", silence=silence, silence_scale=silence_scale)
         self.readout, self.kind, self.chunk, self.noise = readout, attention, int(chunk), float(noise)
+        self.query = query
+        if query == "target":  # the word being emitted joins the query; the word is predicted from the context alone
+            self.att_e = nn.Linear(hidden, hidden, bias=False)
+            self.out_ctx = nn.Linear(hidden, self.out.out_features)
         self.guided_weight, self.guided_g, self.ctc_weight = float(guided_weight), float(guided_g), float(ctc_weight)
         if attention == "monotonic":  # e = g v^T / ||v|| tanh(W s + V h + b) + r (Raffel et al. 2017, eq. 16)
             self.mono_v = nn.Parameter(torch.randn(hidden) / math.sqrt(hidden))
@@ -132,13 +143,18 @@ class AligningAttention(AttentionAligner):
         alpha, dummy = att, mem.new_zeros(b, 1)
         logps, atts = [], []
         for t in range(gold.shape[1]):
+            q = h if self.query == "state" else h + self.att_e(self.embed(gold[:, t]))
             if self.kind == "monotonic":
-                att, alpha = self._monotonic(h, keys, mask, alpha)
+                att, alpha = self._monotonic(q, keys, mask, alpha)
             else:
-                att, _ = self._attend(h, keys, mask, att, dummy)
+                att, _ = self._attend(q, keys, mask, att, dummy)
             ctx = torch.einsum("bs,bsh->bh", att, mem)
-            h = self.cell(torch.cat([self.embed(inputs[:, t]), ctx], -1), h)
-            logps.append(self.out(torch.cat([h, ctx], -1)).log_softmax(-1))
+            if self.query == "state":
+                h = self.cell(torch.cat([self.embed(inputs[:, t]), ctx], -1), h)
+                logps.append(self.out(torch.cat([h, ctx], -1)).log_softmax(-1))
+            else:
+                logps.append(self.out_ctx(ctx).log_softmax(-1))
+                h = self.cell(torch.cat([self.embed(gold[:, t]), ctx], -1), h)
             atts.append(att)
         return {"logp": torch.stack(logps, 1), "att": torch.stack(atts, 1), "gold": gold, "enc": h_enc, "steps": n}
 

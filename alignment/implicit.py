@@ -54,13 +54,15 @@ class AttentionAligner(nn.Module):
         location: channels of location-aware additive attention (Chorowski et al. 2015: the previous step's
             attention, convolved with a ``location_kernel``-wide filter, enters the scores); 0 = content only.
         readout: ``"monotonic"``, ``"argmax"`` or ``"expected"`` (:mod:`mmml.alignment.readout`).
-            silence: let the monotonic readout leave steps to silence between the words.
+            silence: let the monotonic readout leave steps to silence between the words; silence_scale: its
+            silence score, log(silence_scale / S) per step (:func:`~mmml.alignment.readout.monotonic_readout`).
     """
 
     def __init__(self, specs: Mapping[str, ModalitySpec], modality: str = "audio", transcript: str = "text",
                  hidden: int = 64, stride: int = 2, dilations: Sequence[int] = (1, 2, 4), rnn: bool = False,
                  dropout: float = 0.1, attention: str = "additive", mixtures: int = 3, location: int = 0,
-                 location_kernel: int = 15, readout: str = "monotonic", silence: bool = True) -> None:
+                 location_kernel: int = 15, readout: str = "monotonic", silence: bool = True,
+                 silence_scale: float = 1.0) -> None:
         super().__init__()
         if readout not in READOUTS:
             raise ValueError(f"readout={readout!r}; choose one of {sorted(READOUTS)}")
@@ -70,6 +72,7 @@ class AttentionAligner(nn.Module):
         if not vocab:
             raise ValueError(f"modality {transcript!r} has no vocabulary; the decoder emits tokens")
         self.modality, self.transcript, self.readout, self.silence = modality, transcript, readout, silence
+        self.silence_scale = float(silence_scale)
         self.encoder = AcousticEncoder(specs[modality].feature_dim, hidden, stride, dilations, rnn, dropout)
         self.proj = nn.Linear(self.encoder.out_features, hidden)
         self.location = None
@@ -147,6 +150,6 @@ class AttentionAligner(nn.Module):
     @torch.no_grad()
     def align(self, batch: dict[str, Tensor]) -> Tensor:
         frames = lengths_of(batch, self.modality)
-        spans = [step_spans(read_out(a, self.readout, self.silence), self.encoder.stride, int(frames[i]))
-                 for i, a in enumerate(self.attention(batch))]
+        spans = [step_spans(read_out(a, self.readout, self.silence, self.silence_scale), self.encoder.stride,
+                            int(frames[i])) for i, a in enumerate(self.attention(batch))]
         return pad_spans(spans, batch[self.transcript].shape[1]).to(batch[self.modality].device)

@@ -49,13 +49,17 @@ def _check_attention(att: Tensor) -> np.ndarray:
     return a
 
 
-def monotonic_readout(att: Tensor, silence: bool = False) -> Tensor:
+def monotonic_readout(att: Tensor, silence: bool = False, silence_scale: float = 1.0) -> Tensor:
     """Spans (L, 2) of the monotonic segmentation of S steps into L words maximising sum log att[word, step].
 
     Every word gets at least one step, in order. Without ``silence`` the words tile the steps; with it, an
-    optional silence may come before, between and after the words, scored log(1 / S) per step: a step is
-    left to silence where no word attends to it more than uniform attention would.
+    optional silence may come before, between and after the words, scored log(silence_scale / S) per step:
+    a step is left to silence where no word attends to it more than ``silence_scale`` x uniform attention
+    (a setting of the read-out, chosen on validation: sharp attention leaves a word's other steps well
+    below uniform weight, and a smaller scale gives them back to the word).
     """
+    if not silence_scale > 0:
+        raise ValueError(f"silence_scale={silence_scale} must be > 0 (silence scores log(silence_scale / S))")
     a = _check_attention(att)
     n_words, n_steps = a.shape
     log_att = np.log(np.clip(a.T, 1e-30, None))
@@ -69,7 +73,7 @@ def monotonic_readout(att: Tensor, silence: bool = False) -> Tensor:
         start, final = (np.arange(n) < 2).astype(float), [n - 2, n - 1]
         words = np.full(n, -1)
         words[1::2] = np.arange(n_words)
-        emit = np.full((n_steps, n), -np.log(n_steps))
+        emit = np.full((n_steps, n), np.log(silence_scale / n_steps))
         emit[:, 1::2] = log_att
     with np.errstate(divide="ignore"):
         _, states = viterbi(emit, np.log(start), np.log(chain), final_state=final)
@@ -86,21 +90,25 @@ def argmax_readout(att: Tensor) -> Tensor:
     return tiling_spans(torch.from_numpy(np.maximum.accumulate(ends)))
 
 
-def expected_readout(att: Tensor) -> Tensor:
+def expected_readout(att: Tensor, width_scale: float = 1.0) -> Tensor:
     """Spans (L, 2) centred at each row's expected position, half-width sqrt(3) x its standard deviation.
 
     Step ``t`` covers ``[t, t + 1)``: a row's centre is ``sum_t a_t (t + 1/2)`` and its variance the weights'
     variance plus 1/12 (uniform within a step), so uniform weight over steps ``[s, e)`` gives exactly
     ``[s, e)``. Rows are normalised first. Centres are kept in order; where two spans overlap the boundary
-    goes half-way through the overlap; every word keeps at least one step.
+    goes half-way through the overlap; every word keeps at least one step. ``width_scale`` multiplies the
+    half-width (a read-out setting chosen on validation: attention that covers only a word's core, its
+    vowel, reads out too narrow at 1).
     """
+    if not width_scale > 0:
+        raise ValueError(f"width_scale={width_scale} must be > 0")
     a = _check_attention(att)
     n_words, n_steps = a.shape
     a = a / np.clip(a.sum(1, keepdims=True), 1e-30, None)
     pos = np.arange(n_steps) + 0.5
     centre = np.maximum.accumulate(a @ pos)
     var = a @ pos**2 - (a @ pos) ** 2 + 1.0 / 12.0
-    half = np.sqrt(3.0 * np.clip(var, 0.0, None))
+    half = width_scale * np.sqrt(3.0 * np.clip(var, 0.0, None))
     starts, ends = np.clip(np.rint(centre - half), 0, n_steps), np.clip(np.rint(centre + half), 0, n_steps)
     for k in range(1, n_words):  # overlaps: meet half-way
         if starts[k] < ends[k - 1]:
@@ -122,11 +130,15 @@ READOUTS: dict[str, Callable[..., Tensor]] = {"argmax": argmax_readout, "monoton
                                               "expected": expected_readout}
 
 
-def read_out(att: Tensor, readout: str = "monotonic", silence: bool = True) -> Tensor:
-    """Spans (L, 2) of one attention matrix by the named read-out (``silence`` applies to ``"monotonic"``)."""
+def read_out(att: Tensor, readout: str = "monotonic", silence: bool = True, silence_scale: float = 1.0,
+             width_scale: float = 1.0) -> Tensor:
+    """Spans (L, 2) of one attention matrix by the named read-out (``silence``, ``silence_scale``: ``"monotonic"``;
+    ``width_scale``: ``"expected"``)."""
     if readout not in READOUTS:
         raise ValueError(f"readout={readout!r}; choose one of {sorted(READOUTS)}")
-    return monotonic_readout(att, silence=silence) if readout == "monotonic" else READOUTS[readout](att)
+    if readout == "monotonic":
+        return monotonic_readout(att, silence=silence, silence_scale=silence_scale)
+    return expected_readout(att, width_scale) if readout == "expected" else argmax_readout(att)
 
 
 def choose_readout(errors: Mapping[str, Sequence[float] | float]) -> tuple[str, dict[str, float]]:

@@ -1,7 +1,8 @@
 """Alignment extras for ``mmml-table``: the table by supervision, and predicted against true paths over a spectrogram.
 
 ``notes(records)`` returns Markdown: per data set, one row per aligner (its supervision, boundary error,
-share within 20 / 50 ms, frame accuracy, ms per pair; mean ± std over seeds), then what the rows say
+share within 20 / 50 ms, frame accuracy, ms per pair; mean ± std over seeds), the attention diagnostics of
+the attention aligners (entropy, diagonality, share of monotonic steps), then what the rows say
 (best aligner, which ones beat the uniform baseline, explicit against implicit). ``plots(records, out_dir)``
 draws, per data set, the first test utterance of one run per aligner (``alignment_example.pt``, written by
 :class:`mmml.alignment.task.AlignmentTask`): its log-mel spectrogram with the true word spans, and under it each
@@ -31,8 +32,10 @@ from mmml.io import atomic_write, load_tensors
 from .task import EXAMPLE_FILE
 
 __all__ = ["notes", "plots", "summarise"]
-METRICS = ("boundary_mae_ms", "within_20ms", "within_50ms", "frame_accuracy", "ms_per_pair")
-ORDER = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention", "attention_gmm")
+METRICS = ("boundary_mae_ms", "within_20ms", "within_50ms", "frame_accuracy", "ms_per_pair", "attention_entropy",
+           "diagonality", "monotonic_share")
+ORDER = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention", "attention_gmm",
+         "attention_guided", "attention_ctc", "attention_monotonic", "frame_attention")
 #: the survey overview's metric (lower is better)
 HEADLINE = "test/clean/boundary_mae_ms"
 
@@ -87,6 +90,12 @@ def notes(records: list[dict[str, Any]]) -> str:
             lines.append(f"| {r['family']} | {m} | {r['supervision']} | {_cell(r['boundary_mae_ms'], 1)} | "
                          f"{_cell(r['within_20ms'], 3)} | {_cell(r['within_50ms'], 3)} | "
                          f"{_cell(r['frame_accuracy'], 3)} | {_cell(r['ms_per_pair'], 2)} |")
+        attending = [m for m in methods if rows[(dataset, m)]["attention_entropy"]]
+        if attending:  # the attention diagnostics (mmml.alignment.attention_diagnostics) of the implicit rows
+            lines += ["", "| method | attention entropy | diagonality | monotonic steps |", "|---|---:|---:|---:|"]
+            lines += ["| " + " | ".join([m] + [_cell(rows[(dataset, m)][k], 3) for k in
+                                                ("attention_entropy", "diagonality", "monotonic_share")]) + " |"
+                      for m in attending]
         mae = {m: _mean(rows[(dataset, m)]["boundary_mae_ms"]) for m in methods}
         ranked = sorted((m for m in methods if math.isfinite(mae[m])), key=mae.get)
         lines.append("")

@@ -13,7 +13,8 @@
 
 At test, per condition, whole-split measures (:func:`mmml.alignment.metrics.alignment_scores`):
 ``boundary_mae_ms``, ``within_20ms``, ``within_50ms``, ``frame_accuracy`` (silence frames count), and
-``ms_per_pair``, the wall time of ``align`` per utterance; the same on the validation split (``val/...``),
+``ms_per_pair``, the wall time of ``align`` per utterance (and, for attention aligners, ``attention_entropy``,
+``diagonality`` and ``monotonic_share``); the same on the validation split (``val/...``),
 whose ``boundary_mae_ms`` selects the tested epoch of a trained aligner. The first test utterance, its true and
 predicted spans (and the attention, for attention aligners) are written to ``<run dir>/alignment_example.pt`` for
 :mod:`mmml.alignment.report`.
@@ -36,6 +37,7 @@ from mmml.data.sequences import lengths_of
 from mmml.io import save_tensors
 from mmml.tasks.base import MMMLTask
 
+from .attention_diagnostics import DIAGNOSTICS, attention_diagnostics
 from .metrics import alignment_scores
 from .segments import transcripts
 
@@ -87,8 +89,18 @@ class AlignmentTask(MMMLTask):
         true, n = batch[f"{self.modality}_boundaries"], lengths_of(batch, self.modality)
         self.collect(condition, pred=pred, true=true, lengths=n, seconds=torch.tensor([seconds]),
                      pairs=torch.tensor([pred.shape[0]]))
+        self._collect_diagnostics(batch, condition)
         if not self.example and condition == self.condition_names[0]:
             self.example = self._example(batch, pred)
+
+    def _collect_diagnostics(self, batch: dict[str, Tensor], condition: str) -> None:
+        """Attention aligners: each utterance's diagnostics (:mod:`mmml.alignment.attention_diagnostics`)."""
+        if not callable(getattr(self.net, "attention", None)):
+            return
+        mats = self.net.attention(batch)
+        diag = [attention_diagnostics(m) for m in mats]
+        self.collect(condition, diag=torch.tensor([[d[k] for k in DIAGNOSTICS] for d in diag], dtype=torch.float64),
+                     rows=torch.tensor([m.shape[0] for m in mats], dtype=torch.float64))
 
     def _example(self, batch: dict[str, Tensor], pred: Tensor) -> dict[str, Any]:
         """The first utterance of the first condition: frames, words, true and predicted spans (and attention)."""
@@ -109,8 +121,18 @@ class AlignmentTask(MMMLTask):
         scores = alignment_scores(collected["pred"], collected["true"], self.frame_rate(),
                                   n_frames=collected["lengths"].tolist())
         scores["ms_per_pair"] = 1000.0 * float(collected["seconds"].sum()) / max(int(collected["pairs"].sum()), 1)
+        if "diag" in collected:
+            scores.update(_pooled_diagnostics(collected["diag"], collected["rows"]))
         return scores
 
     def on_test_end(self) -> None:
         if self.example and self.trainer.is_global_zero:
             save_tensors(Path(self.trainer.default_root_dir) / EXAMPLE_FILE, self.example)
+
+
+def _pooled_diagnostics(diag: Tensor, rows: Tensor) -> dict[str, float]:
+    """Per-utterance diagnostics (N, 3) pooled as :func:`~mmml.alignment.attention_diagnostics.pool_diagnostics`."""
+    pairs = (rows - 1).clamp_min(0)
+    out = {k: float((diag[:, i] * rows).sum() / rows.sum()) for i, k in enumerate(DIAGNOSTICS[:2])}
+    out[DIAGNOSTICS[2]] = float((diag[:, 2] * pairs).sum() / pairs.sum()) if pairs.sum() > 0 else 1.0
+    return out

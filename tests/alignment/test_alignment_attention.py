@@ -11,15 +11,18 @@ import torch
 import torch.nn.functional as F
 from mmml.alignment.attention_aligners import AligningAttention
 from mmml.alignment.attention_diagnostics import (
+    DIAGNOSTICS,
     attention_diagnostics,
     attention_entropy,
     diagonality,
     monotonic_share,
     pool_diagnostics,
 )
+from mmml.alignment.frame_attention import FrameAttentionAligner, forward_attention, with_pauses
 from mmml.alignment.guided_attention import guided_attention_loss, guided_attention_weights
 from mmml.alignment.monotonic_attention import chunkwise_attention, expected_alignment, hard_monotonic_stops
 from mmml.alignment.readout import argmax_readout, choose_readout, expected_readout, monotonic_readout, read_out
+from mmml.alignment.task import _pooled_diagnostics
 
 from mmml.data.digit_sequences import VOCAB_EN
 from mmml.data.spec import ModalitySpec
@@ -244,3 +247,68 @@ def test_diagnostics_on_hand_built_matrices():
     pooled = pool_diagnostics([eye, peaks, torch.full((2, 4), 0.25)])
     assert pooled["attention_entropy"] == pytest.approx(2 / 10)
     assert pooled["monotonic_share"] == pytest.approx((3 + 2 + 1) / (3 + 3 + 1))
+
+
+# ---- frames attending over the transcript (Tachibana's orientation; forward attention, Zhang et al. 2018) ----------
+
+
+def _forward_attention_loop(y: np.ndarray) -> np.ndarray:
+    """Zhang et al. eq. 7-9 as written (alpha_0 = delta_0): (alpha_t-1(n) + alpha_t-1(n-1)) y_t(n), normalised."""
+    alpha, out = np.eye(y.shape[1])[0], []
+    for t in range(y.shape[0]):
+        alpha = (alpha + np.concatenate([[0.0], alpha[:-1]])) * y[t]
+        alpha = alpha / alpha.sum()
+        out.append(alpha)
+    return np.stack(out)
+
+
+def test_forward_attention_matches_the_recursion_of_the_paper():
+    rng = np.random.default_rng(2)
+    y = rng.dirichlet(np.ones(4), size=(2, 7))
+    got = forward_attention(torch.from_numpy(y).log(), torch.ones(2, 4, dtype=torch.bool)).numpy()
+    assert np.allclose(got, np.stack([_forward_attention_loop(y[b]) for b in range(2)]), atol=1e-9)
+    # a masked token gets nothing, and frames can only reach token t + 1 by frame t
+    mask = torch.tensor([[True, True, True, False]])
+    got = forward_attention(torch.from_numpy(y[:1]).log(), mask)
+    assert got[0, :, 3].eq(0).all() and got[0, 0, 2:].abs().max() < 1e-30
+    assert torch.allclose(got.sum(-1), torch.ones(1, 7, dtype=got.dtype))
+
+
+def test_with_pauses_by_hand():
+    ids, n = with_pauses(torch.tensor([[5, 6, 7], [8, 0, 0]]), torch.tensor([3, 1]), 14)
+    assert ids.tolist() == [[14, 5, 14, 6, 14, 7, 14], [14, 8, 14, 14, 14, 14, 14]] and n.tolist() == [7, 3]
+
+
+@pytest.mark.parametrize("kind", ["content", "forward"])
+def test_frame_attention_aligner_shapes_gradients_and_readouts(kind):
+    net = FrameAttentionAligner(_specs(), hidden=8, attention=kind, guided_weight=10.0)
+    batch = _batch()
+    loss = net.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+    net.eval()
+    tokens = net.token_matrices(batch)
+    assert [tuple(m.shape) for m in tokens] == [(7, 40), (5, 27)]
+    assert all(torch.allclose(m.sum(0), torch.ones(m.shape[1])) for m in tokens)  # every frame is somewhere
+    assert [tuple(m.shape) for m in net.attention(batch)] == [(3, 40), (2, 27)]
+    for readout in ("monotonic", "argmax", "expected"):
+        net.readout = readout
+        spans = net.align(batch)
+        assert spans.shape == (2, 3, 2) and spans[1, 2].eq(-1).all() and int(spans[1, 1, 1]) <= 27
+        assert (spans[0, 1:, 0] >= spans[0, :-1, 1]).all()  # ordered, no overlap
+
+
+def test_frame_attention_readout_of_hand_built_token_attention():
+    """Frames 0-1 on the first pause, 2-4 on word 0, 5 on the pause, 6-8 on word 1, 9 on the last pause: the
+    monotonic Viterbi through all five tokens gives the words [2, 5) and [6, 9)."""
+    owner = [0, 0, 1, 1, 1, 2, 3, 3, 3, 4]
+    m = torch.full((5, 10), 0.02)
+    m[owner, torch.arange(10)] = 0.92
+    assert monotonic_readout(m / m.sum(0), silence=False)[1::2].tolist() == [[2, 5], [6, 9]]
+
+
+def test_task_pools_diagnostics_like_pool_diagnostics():
+    mats = [torch.eye(4), torch.full((2, 4), 0.25), torch.eye(3).flip(0)]
+    diag = torch.tensor([[attention_diagnostics(m)[k] for k in DIAGNOSTICS] for m in mats], dtype=torch.float64)
+    rows = torch.tensor([4.0, 2.0, 3.0], dtype=torch.float64)
+    assert _pooled_diagnostics(diag, rows) == pytest.approx(pool_diagnostics(mats))

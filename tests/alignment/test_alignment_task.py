@@ -18,7 +18,8 @@ from mmml.io import load_tensors
 from mmml.results import find_records
 from mmml.runner import build, run
 
-METHODS = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention", "attention_gmm")
+METHODS = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention", "attention_gmm",
+           "attention_guided", "attention_ctc", "attention_monotonic", "frame_attention")
 
 
 def test_task_scores_the_whole_split_and_writes_an_example(digit_data, tmp_path):
@@ -49,7 +50,7 @@ def test_alignment_configs_compose_and_build(digit_data):
         cfg = compose("config", overrides=["experiment=alignment_table"], return_hydra_config=True)
         params = cfg.hydra.sweeper.params
         models = [m.strip() for m in params.model.split(",")]
-        assert models == [f"alignment/{m}" for m in METHODS] and params.seed == "0,1,2"
+        assert models == [f"alignment/{m}" for m in METHODS] and params.seed == "0,1,2,3,4"
         assert params.data == "digit_sequences,digit_sequences_fsdd"
         for model in models:
             m = compose("config", overrides=["experiment=alignment_table", f"model={model}"]).model
