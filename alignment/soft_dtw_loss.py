@@ -93,13 +93,13 @@ class _SoftDTW(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         cost, table = ctx.saved_tensors
         gamma, window, (w_d, w_v, w_h) = ctx.gamma, ctx.window, ctx.weights
-        if ctx.kernels is not None:
+        if ctx.kernels is not None:  # in float64 (the float32 kernel is slower: mixed-width vectors)
             bsz, n, m = cost.shape
-            grad = np.zeros((bsz, n, m), dtype=cost.numpy().dtype)
-            ctx.kernels.soft_dtw_backward(cost.numpy(), table.numpy().reshape(bsz, n + 2, m + 2),
+            grad = np.zeros((bsz, n, m), dtype=np.float64)
+            ctx.kernels.soft_dtw_backward(cost.double().numpy(), table.double().numpy().reshape(bsz, n + 2, m + 2),
                                           np.asarray(ctx.n_len, dtype=np.int64), np.asarray(ctx.m_len, dtype=np.int64),
                                           gamma, w_d, w_v, w_h, grad_out.detach().double().contiguous().numpy(), grad)
-            return torch.from_numpy(grad), None, None, None, None, None
+            return torch.from_numpy(grad).to(cost.dtype), None, None, None, None, None
         n, m, bsz = cost.shape
         kw = {"dtype": cost.dtype, "device": cost.device}
         # softmin weight of each predecessor in each cell: exp((R[s] - R[p] - w c[s]) / gamma), zero off the band

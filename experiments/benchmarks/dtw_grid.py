@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
     lengths = args.lengths or ([50, 400] if args.quick else LENGTHS)
     peers_from: dict = {}
     if args.peers_from:
-        for r in json.loads(Path(args.peers_from).read_text())["grid"]:
+        cpu_run = json.loads(Path(args.peers_from).read_text())
+        for r in cpu_run["issue_table"] + cpu_run["grid"]:
             if "peer_us" in r:
                 peers_from[(r["op"], r["length"], r["dims"])] = {
                     "peer": r["peer"], "peer_us": r["peer_us"], "peer_wall_us": r["peer_us"]}
