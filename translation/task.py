@@ -94,6 +94,7 @@ class TranslationTask(MMMLTask):
         self._load_judge()
 
     def on_validation_epoch_start(self) -> None:
+        super().on_validation_epoch_start()
         self._mask_generator = None
 
     # ---- training ------------------------------------------------------------------------------

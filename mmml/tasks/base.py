@@ -27,8 +27,11 @@ Learning* (2009), Sec. 7.2; keeping the best epoch is early stopping's model sel
 
 Under DDP each rank sees a padded shard of every split (:class:`mmml.data.loader.TensorBatches`); every
 batch carries its examples' ``index`` in the split, and :meth:`MMMLTask._gathered` all-gathers what was
-collected, drops the padding duplicates and restores split order, so whole-split metrics equal those of
-one process.
+collected, drops the padding duplicates and restores split order, so validation and test metrics (all
+computed from gathered outputs, the torchmetrics collections included) equal those of one process. The
+``train/`` metrics are per-batch torchmetrics, synced across ranks by torchmetrics, and count the training
+shards' few padding duplicates: they describe training, they select and report nothing. Rank 0's buffers
+(BatchNorm statistics) are given to every rank before evaluating, as DDP does before each training step.
 """
 
 from __future__ import annotations
@@ -217,6 +220,7 @@ class MMMLTask(pl.LightningModule):
 
     def on_train_end(self) -> None:
         """Run the method's ``finalize(train_split)`` after training, in eval mode; validate a method fitted once."""
+        self._sync_buffers()
         if self.training_mode.finalize:
             self._finalize()
         if not self.training_mode.gradient:
@@ -287,6 +291,21 @@ class MMMLTask(pl.LightningModule):
             out[k] = local
         return out
 
+    def _sync_buffers(self) -> None:
+        """Give every rank rank 0's buffers (BatchNorm running statistics...) before evaluating.
+
+        Under DDP each rank updates its buffers with its own last training batch; DDP broadcasts rank 0's at the
+        start of each training forward (``broadcast_buffers``), but evaluation does not go through that forward,
+        so without this each rank would evaluate its shard with other statistics than the saved (rank 0) model.
+        """
+        if self._trainer is None or self.trainer.world_size <= 1 or not torch.distributed.is_initialized():
+            return
+        for buf in self.buffers():
+            x = buf.data.to(torch.uint8) if buf.dtype == torch.bool else buf.data
+            torch.distributed.broadcast(x, src=0)
+            if x is not buf.data:
+                buf.data.copy_(x.bool())
+
     def _batch_without_index(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Keep the batch's ``index`` for :meth:`collect` and hand the method a batch without it."""
         if INDEX in batch:
@@ -322,6 +341,7 @@ class MMMLTask(pl.LightningModule):
     def on_validation_epoch_start(self) -> None:
         """Decide whether this epoch computes whole-split metrics (every ``val_interval`` epochs and the last)."""
         self._reset(VAL)
+        self._sync_buffers()
         last = self.trainer.max_epochs is not None and self.current_epoch + 1 >= self.trainer.max_epochs
         self._validate_split = not self.trainer.sanity_checking and (
             (self.current_epoch + 1) % self.val_interval == 0 or last)
@@ -350,8 +370,7 @@ class MMMLTask(pl.LightningModule):
         self.val_results = self._results(VAL)
         if self._trained_net:
             self.net = self._trained_net.pop()
-        for k, v in self.val_results.items():
-            self.log(k, v, sync_dist=False)  # computed from outputs gathered from every rank: equal on all
+        self._log_gathered(self.val_results)
 
     def on_validation_end(self) -> None:
         if self._validate_split:
@@ -431,10 +450,12 @@ class MMMLTask(pl.LightningModule):
         """Load the best validation epoch's weights (see ``monitor``), then clear what test collects."""
         if self.select_best and self._best_state is not None and not self._best_is_latest:
             self.load_state_dict(self._best_state)
+            self._sync_buffers()
             if self.training_mode.finalize:
                 self._finalize()  # on the best epoch's weights
             log.info("%s: testing the weights of epoch %s (%s=%.4g)", type(self).__name__, self.best_val["epoch"],
                      self.best_val["name"], self.best_val["value"])
+        self._sync_buffers()
         self.test_results = {}
         for name in self.condition_names:
             self._reset(name)
@@ -454,8 +475,14 @@ class MMMLTask(pl.LightningModule):
         for name in self.condition_names:
             results.update(self._results(name))
         self.test_results.update(results)
+        self._log_gathered(results, add_dataloader_idx=False)
+
+    def _log_gathered(self, results: dict[str, float], **kwargs: Any) -> None:
+        """Log metrics computed from outputs gathered from every rank (equal on all: their mean across ranks, which
+        Lightning asks for under DDP, is the same value)."""
+        distributed = self.trainer.world_size > 1
         for k, v in results.items():
-            self.log(k, v, add_dataloader_idx=False, sync_dist=False)
+            self.log(k, v, sync_dist=distributed, **kwargs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep the random state and the best validation epoch (its weights too), so a run resumed from this
