@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-
-from mmml.data.captioned import CaptionedDigits, CaptionedFSDD
 from mmml.fusion import Unimodal
-from mmml.io import atomic_write
 from mmml.representation import CLIP, CLIPTask, ZeroShotClassifier
 from mmml.representation.clip_task import without_labels
+
+from mmml.data.captioned import CaptionedDigits, CaptionedFSDD
+from mmml.io import atomic_write
 from mmml.tasks import ClassificationTask
 
 DATA = {"captioned_digits": CaptionedDigits, "captioned_fsdd": CaptionedFSDD}
