@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     hydra.main(version_base="1.3", config_path="pkg://mmml.experiments", config_name="config")(_job)()
     failed = list(_state["failed"])
     if _state["sweep_dir"]:  # the records say it, whichever process ran the jobs
-        failed = failed_records(_state["sweep_dir"], _state.get("started", 0.0) - 1.0)
+        # (or, where the records went elsewhere, run_dir=..., what the jobs run in this process said)
+        failed = failed_records(_state["sweep_dir"], _state.get("started", 0.0) - 1.0) or failed
         if failed:
             print(f"mmml-run: {len(failed)} job(s) of the multirun in {_state['sweep_dir']} failed:", file=sys.stderr)
     if failed:

@@ -42,11 +42,48 @@ def imported_modules(job: list[str], cwd: str) -> list[str]:
     return names
 
 
-def import_command(modules: list[str]) -> list[str]:
+def import_command(modules: list[str], folder: str) -> list[str]:
     """A fresh interpreter that imports ``modules`` in order (one that cannot be imported alone is passed over)."""
-    code = (f"import importlib\nfor m in {modules!r}:\n    try:\n        importlib.import_module(m)\n"
-            "    except Exception:\n        pass")
-    return [sys.executable, "-c", code]
+    script = Path(folder) / f"imports{len(modules)}.py"
+    script.write_text(f"import importlib\nfor m in {modules!r}:\n    try:\n        importlib.import_module(m)\n"
+                      "    except Exception:\n        pass\n")
+    return [sys.executable, str(script)]
+
+
+WARM_JOB = """
+import importlib, json, sys, time
+for m in {modules!r}:
+    try:
+        importlib.import_module(m)
+    except Exception:
+        pass
+import pytorch_lightning as pl
+from mmml.cli import main
+spent = {{"fit": 0.0, "test": 0.0}}
+def timed(name, method):
+    def wrapper(*a, **k):
+        start = time.process_time()
+        try:
+            return method(*a, **k)
+        finally:
+            spent[name] += time.process_time() - start
+    return wrapper
+pl.Trainer.fit, pl.Trainer.test = timed("fit", pl.Trainer.fit), timed("test", pl.Trainer.test)
+wall, cpu = time.perf_counter(), time.process_time()
+try:
+    main({job!r})
+except SystemExit:
+    pass
+print(json.dumps({{"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, **spent}}))
+"""
+
+
+def warm_job(modules: list[str], job: list[str], folder: str) -> dict[str, float]:
+    """CPU seconds of one job in a process whose imports are already done: the whole call, fit and test."""
+    script = Path(folder) / "warm_job.py"
+    script.write_text(WARM_JOB.format(modules=modules, job=job))
+    _, out = wall([sys.executable, str(script)], folder)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -68,9 +105,9 @@ def main() -> None:
     ours = ("mmml", "hydra_plugins.mmml_sweeper")
     third = [m for m in modules if not m.startswith(ours)]
     rows.append((f"import the job's {len(third)} other modules (torch, pytorch_lightning, hydra...)",
-                 timed(import_command(third))))
+                 timed(import_command(third, tmp))))
     own = [m for m in modules if m.startswith(ours)]
-    rows.append((f"import those and mmml's {len(own)} modules", timed(import_command(third + own))))
+    rows.append((f"import those and mmml's {len(own)} modules", timed(import_command(third + own, tmp))))
     totals, fits, tests = [], [], []
     for i in range(args.repeats):
         run_dir = Path(tmp) / f"run{i}"
@@ -85,6 +122,12 @@ def main() -> None:
     rows += [(f"mmml-run {' '.join(args.job)} (whole process)", total), ("  of which fit (record)", fit),
              ("  of which test (record)", test), ("  of which imports (above, interpreter start included)", imports),
              ("  left: mmml-run's own overhead", total - fit - test - imports)]
+    warm = [warm_job(modules, [*args.job, f"run_dir={tmp}/warm{i}", f"hydra.run.dir={tmp}/warm{i}/hydra"], tmp)
+            for i in range(args.repeats)]
+    cpu, cfit, ctest = (med(w[k] for w in warm) for k in ("cpu", "fit", "test"))
+    rows += [("the same job, imports done beforehand: CPU seconds of the call", cpu),
+             ("  of which fit (CPU)", cfit), ("  of which test (CPU)", ctest),
+             ("  left: mmml-run's own overhead (CPU: compose, build, record)", cpu - cfit - ctest)]
     width = max(len(r[0]) for r in rows)
     print(f"median of {args.repeats} fresh processes, {sys.executable}; load average {load} at the start")
     for name, seconds in rows:
