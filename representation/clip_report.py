@@ -31,18 +31,19 @@ ALPHA = 0.05
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (Holm 1979), in the input's order.
+    """Holm's step-down adjusted p-values (Holm 1979), in the input's order; a NaN (no test) stays NaN and
+    does not count among the tests.
 
     Examples:
         >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
         [0.03, 0.06, 0.06]
     """
     p = np.asarray(pvalues, dtype=np.float64)
-    order = np.argsort(p)
-    adjusted = np.empty_like(p)
+    adjusted = np.full_like(p, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
     running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+    for rank, i in enumerate(tested[np.argsort(p[tested])]):
+        running = max(running, min(1.0, (len(tested) - rank) * p[i]))
         adjusted[i] = running
     return adjusted.tolist()
 
@@ -86,9 +87,12 @@ def robustness(pts: dict[int, dict[str, tuple[float, float]]]) -> dict[str, dict
 
 def _paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
     """(t-test p, Wilcoxon p) of paired samples ``a`` against ``b`` (two-sided)."""
-    a, b = np.asarray(a), np.asarray(b)
-    t = stats.ttest_rel(a, b).pvalue if len(a) > 1 and np.ptp(a - b) > 0 else (0.0 if np.all(a != b) else 1.0)
-    w = stats.wilcoxon(a, b).pvalue if len(a) > 1 and np.any(a != b) else 1.0
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2:
+        return math.nan, math.nan  # one seed: no test
+    d = a - b
+    t = stats.ttest_rel(a, b).pvalue if np.ptp(d) > 0 else (0.0 if np.all(d != 0) else 1.0)
+    w = stats.wilcoxon(a, b).pvalue if np.any(d != 0) else 1.0
     return float(t), float(w)
 
 
@@ -115,6 +119,8 @@ def _chance(records: Sequence[dict[str, Any]], dataset: str) -> float:
 
 
 def _word(p: float, diff: float, more: str, less: str, reference: str) -> str:
+    if math.isnan(p):
+        return "not tested (fewer than two seeds)"
     return (more if diff > 0 else less) if p < ALPHA else f"not distinguishable from {reference}"
 
 
@@ -193,8 +199,11 @@ def notes(records: Sequence[dict[str, Any]]) -> str:
                          f"{np.mean(list(sup.values())):.3f} | {diff:+.3f} | {pt:.3g} | {pw:.3g} | {verdict} |")
         for row, mean, half, *_ in tests:
             margin = mean - chance
-            lines.append(f"\n{row}: zero-shot is above chance by {margin:.3f}, "
-                         f"{'more' if margin > half else 'not more'} than its 95% interval half-width {half:.3f}.")
+            if math.isnan(half):
+                lines.append(f"\n{row}: zero-shot is above chance by {margin:.3f} (one seed: no interval over seeds).")
+            else:
+                lines.append(f"\n{row}: zero-shot is above chance by {margin:.3f}, "
+                             f"{'more' if margin > half else 'not more'} than its 95% interval half-width {half:.3f}.")
         lines += ["", *robustness_notes(points(mine).get(data, {})), ""]
     return "\n".join(lines)
 

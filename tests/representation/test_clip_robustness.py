@@ -24,6 +24,8 @@ def test_effective_robustness_equals_a_hand_worked_case():
 def test_holm_matches_a_hand_worked_case():
     # sorted p: 0.01 (x3 = 0.03), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04 -> kept monotone at 0.06)
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    # a NaN (no test) stays NaN and is not counted: the two tests are corrected as a family of two
+    assert holm([0.01, float("nan"), 0.04]) == pytest.approx([0.02, float("nan"), 0.04], nan_ok=True)
 
 
 def _record(family, method, seed, metrics):
@@ -61,3 +63,11 @@ def test_the_report_fits_each_seed_and_states_verdicts_from_paired_tests(tmp_pat
     assert "| supervised | 0.950 ± 0.000 | 0.520 ± 0.016 |" in text
     assert [p.name for p in plots(recs, tmp_path)] == ["clip_robustness_captioned_digits.png"]
     assert np.isfinite(er[0][0])
+
+
+def test_one_seed_gives_no_verdict():
+    recs = [r for r in _records() if r["seed"] == 0]
+    text = notes(recs)
+    assert "not tested (fewer than two seeds)" in text
+    assert "more effectively robust" not in text and "below the supervised model" not in text
+    assert "one seed: no interval over seeds" in text
