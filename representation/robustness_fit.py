@@ -9,7 +9,7 @@ that line, in accuracy (CLIP, Radford et al. 2021, Sec. 3.3 and Fig. 13). Accura
 
 Examples:
     >>> line = logit_fit([0.5, 0.880797], [0.5, 0.731059])
-    >>> [round(v, 3) for v in line]
+    >>> [round(v, 3) + 0.0 for v in line]  # + 0.0 turns a -0.0 into 0.0
     [0.5, 0.0]
     >>> round(effective_robustness(0.731059, 0.7, line), 4)
     0.0775
