@@ -22,7 +22,8 @@ wall clock on GPU. One torch thread.
 
 ``--out STEM`` writes ``STEM.json`` and ``STEM.md`` (each to a temporary file, then renamed). On a
 machine without the peers (the GPU image), ``--peers-from cpu.json`` takes their times from a CPU
-run's JSON. ``--backend torch`` times mmml's torch wavefront instead of the compiled CPU kernels.
+run's JSON (with ``--device cuda``, by default the recorded ``docs/benchmarks/dtw_grid.json``).
+``--backend torch`` times mmml's torch wavefront instead of the compiled CPU kernels.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ OP_TITLE = {"dtw": "DTW (cost)", "soft_dtw": "soft-DTW forward (gamma 1)",
 def plan(length: int, quick: bool, device: str) -> tuple[int, int]:
     """(pairs per call, repeats) for a length: short calls repeated often, long ones less."""
     if device == "cuda":
-        return {50: 512, 100: 256, 200: 128, 400: 64, 1000: 16}.get(length, 32), 3
+        # the torch wavefront is launch-bound: big batches (soft-DTW's backward at 1,000, 4 dims: ~25 GB)
+        return {50: 4096, 100: 4096, 200: 2048, 400: 1024, 1000: 256}.get(length, 256), 3
     pairs = max(1, min(32, round(4e5 / (length * length))))
     repeats = {50: 7, 100: 7, 200: 5, 400: 3, 1000: 2}.get(length, 3)
     return pairs, max(1, repeats // 2) if quick else repeats
@@ -185,6 +187,8 @@ def fmt(v: float | None) -> str:
 def markdown(meta: dict, issue_rows: list[dict], grid: list[dict]) -> str:
     lines = [f"Date {meta['date']}; machine: {meta['machine']}; device {meta['device']}; torch threads "
              f"{meta['torch_threads']}; {meta['versions']}.", "", f"Command: `{meta['command']}`", "",
+             *([f"Peer times where the peers are not installed: from `{meta['peers_from']}` (a CPU run).", ""]
+               if meta.get("peers_from") else []),
              "Per pair: mmml runs the batch in one call, the peer loops over the same pairs. Times: minimum over the "
              "repeats (after a warm-up) of the thread's CPU time on CPU (other jobs on a shared machine do not "
              "inflate it; the peers run in the calling thread too), of the wall clock on GPU. `ratio` = peer time / "
@@ -252,12 +256,15 @@ def main(argv: list[str] | None = None) -> dict:
     dims = args.dims or ([1, 13, 64] if args.quick else DIMS)
     lengths = args.lengths or ([50, 400] if args.quick else LENGTHS)
     peers_from: dict = {}
+    recorded = Path(__file__).resolve().parents[2] / "docs" / "benchmarks" / "dtw_grid.json"
+    if args.peers_from is None and args.device == "cuda" and recorded.exists():
+        args.peers_from = str(recorded)  # the GPU image has no peers: their CPU times from the recorded run
     if args.peers_from:
         cpu_run = json.loads(Path(args.peers_from).read_text())
         for r in cpu_run["issue_table"] + cpu_run["grid"]:
             if "peer_us" in r:
                 peers_from[(r["op"], r["length"], r["dims"])] = {
-                    "peer": r["peer"], "peer_us": r["peer_us"], "peer_wall_us": r["peer_us"]}
+                    "peer": r["peer"], "peer_us": r["peer_us"], "peer_wall_us": r.get("peer_wall_us", r["peer_us"])}
     from mmml.results import cpu_name
 
     gpu = torch.cuda.get_device_name(0) if args.device == "cuda" else None
@@ -270,6 +277,7 @@ def main(argv: list[str] | None = None) -> dict:
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{cpu_name()}, {os.cpu_count()} logical CPUs" + (f", GPU {gpu}" if gpu else ""),
             "device": args.device, "backend": args.backend, "torch_threads": torch.get_num_threads(),
+            "peers_from": args.peers_from,
             "versions": ", ".join(versions),
             "command": " ".join(["python experiments/benchmarks/dtw_grid.py",
                                  *(argv if argv is not None else sys.argv[1:])])}
