@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -15,6 +16,7 @@ from mmml.representation.zero_shot import ensemble_weights, text_embedder
 from mmml.data.captioned import CaptionedDigits
 from mmml.data.spec import ModalitySpec
 from mmml.text_encoders import CBOWTextEncoder, TransformerTextEncoder
+from mmml.tokenizer import WordTokenizer
 
 VOCAB = ("<pad>", "<unk>", "<bos>", "<eos>", "a", "b", "c", "d")
 TOKENS = ModalitySpec("caption", "tokens", (6,), vocab=VOCAB)
@@ -162,3 +164,60 @@ def test_clip_task_reports_zero_shot_probes_and_retrieval_under_every_shift():
     idx = few_shot_indices(y, 4, seed=0)
     assert sorted((y[idx] == c).sum() for c in range(10)) == [4] * 10
     assert math.isfinite(r["test/clean/text2image_medr"])
+
+
+def _write_vectors(path, words, vectors):
+    lines = [f"{len(words)} {vectors.shape[1]}"] + [w + " " + " ".join(f"{v:.6f}" for v in row)
+                                                    for w, row in zip(words, vectors, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_pretrained_word_vectors_are_frozen_and_averaged_over_known_words(tmp_path):
+    from mmml.text_encoders import PretrainedWordVectors, build_text_encoder, load_word_vectors
+
+    vectors = torch.tensor([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0], [5.0, 5.0, 5.0]])
+    path = tmp_path / "tiny.vec"
+    _write_vectors(path, ["A", "b", "a"], vectors.numpy())
+    words, loaded = load_word_vectors(path)
+    assert words == ["A", "b", "a"] and torch.allclose(torch.from_numpy(loaded), vectors)
+    enc = build_text_encoder(TOKENS, 4, "pretrained", path=path, width=64)
+    assert isinstance(enc, PretrainedWordVectors) and [n for n, _ in enc.named_parameters()] == ["head.weight",
+                                                                                              "head.bias"]
+    # vocab a, b, c, d: 'a' is the file's own 'a' (exact match before the case-insensitive 'A'), c and d unknown
+    assert enc.coverage == pytest.approx(2 / len(VOCAB))
+    out = enc(torch.tensor([[4, 5, 6, 3, 0, 0], [6, 7, 3, 0, 0, 0]]), torch.tensor([4, 3]))
+    by_hand = enc.head(torch.stack([(vectors[2] + vectors[1]) / 2, torch.zeros(3)]))  # <eos>, c, d: no vector
+    assert torch.allclose(out, by_hand, atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="text_options.path"):
+        build_text_encoder(TOKENS, 4, "pretrained", path=tmp_path / "missing.vec")
+    other = tmp_path / "other.vec"
+    _write_vectors(other, ["zebra"], vectors[:1].numpy())
+    with pytest.raises(ValueError, match="none of the 8 words"):
+        PretrainedWordVectors(TOKENS, 4, other)
+
+
+def test_pretrained_word_vectors_load_the_fasttext_model_gensim_ships(tmp_path):
+    gensim = pytest.importorskip("gensim")
+    from pathlib import Path
+
+    from gensim.models import KeyedVectors
+
+    from mmml.text_encoders import PretrainedWordVectors, load_word_vectors
+
+    path = Path(gensim.__file__).parent / "test" / "test_data" / "lee_fasttext.vec"  # fastText on the Lee corpus
+    kv = KeyedVectors.load_word2vec_format(str(path))
+    words, vectors = load_word_vectors(path)
+    assert words == kv.index_to_key and np.allclose(vectors, kv.vectors)
+    binary = tmp_path / "lee.bin"
+    kv.save_word2vec_format(str(binary), binary=True)
+    words_bin, vectors_bin = load_word_vectors(binary)
+    assert words_bin == kv.index_to_key and np.array_equal(vectors_bin, kv.vectors)
+    tok = WordTokenizer(["the", "government", "zzzz"], max_length=6)
+    spec = ModalitySpec("caption", "tokens", (6,), vocab=tok.tokens)
+    enc = PretrainedWordVectors(spec, 5, path).eval()
+    ids, lengths = tok.encode(["the government zzzz"])
+    expected = enc.head(torch.from_numpy(kv.get_mean_vector(["the", "government"], pre_normalize=False)[None]))
+    assert torch.allclose(enc(ids, lengths), expected, atol=1e-5)
+    net = CLIP({"image": ModalitySpec("image", "image", (1, 8, 8)), "caption": spec}, dim=4, width=8,
+               text_encoder="pretrained", text_options={"path": str(path)})
+    assert net.encode_text(["the government"]).shape == (1, 4)
