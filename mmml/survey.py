@@ -173,11 +173,11 @@ def seed_note(records: Sequence[dict]) -> str:
         if not isinstance(proto, dict):
             text = "protocol not recorded"
         elif proto.get("split") == "random":
-            text = f"test redrawn by each seed ({proto.get('test', 'stratified draw')})"
+            text = "test redrawn by each seed (stratified)"
         else:
             test = proto.get("test")
             test = ", ".join(map(str, test)) if isinstance(test, (list, tuple)) else test
-            text = f"the same test split for every seed ({proto.get('split')}: {test})"
+            text = f"the same test split for every seed ({proto.get('split')}" + (f": {test})" if test else ")")
         per_data.setdefault(str(r["dataset"]), set()).add(text)
     where = "; ".join(f"{d}: {' / '.join(sorted(t))}" for d, t in sorted(per_data.items()))
     return (f"Seeds: {len(seeds)} ({', '.join(map(str, seeds))}); {SEED_VARIES}." +

@@ -119,13 +119,15 @@ def test_report_has_claims_provenance_and_what_a_seed_varies(tmp_path):
             write_record(out / "runs" / "alignment_table" / f"{method}{seed}", {
                 "challenge": "alignment", "family": family, "method": method, "dataset": "digit_sequences",
                 "seed": seed, "setting": "", "status": "ok", "device": "cpu (test)", "git_revision": "abc123",
-                "protocol": {"split": "random", "test": "stratified draw by seed (a seed redraws test)"},
+                "protocol": {"split": "random", "test": "stratified draw by seed (a seed redraws test)"}
+                if method != "attention" or seed else {"split": "fixed", "test": None},
                 "metrics": {"test/clean/boundary_mae_ms": ms + seed % 2}})
     build_table([out / "runs" / "alignment_table"], out / "alignment_table")
     text = write_report(out, ["alignment_table"], {"alignment_table": []}, {"alignment_table": 1.0},
                         {"alignment_table": 0}, command="mmml-survey --out r").read_text()
     assert "Seeds: 5 (0, 1, 2, 3, 4); a seed sets the model's initialisation" in text
-    assert "digit_sequences: test redrawn by each seed" in text
+    assert "digit_sequences: test redrawn by each seed (stratified) / the same test split for every seed (fixed)." \
+        in text  # one record says otherwise: both shown
     claims = text[text.index("## Claims"):]
     assert ("| Explicit alignment places boundaries better than implicit attention | digit_sequences | explicit "
             "dtw_template vs implicit attention") in claims and "**holds**" in claims
