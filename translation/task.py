@@ -55,14 +55,17 @@ class TranslationTask(MMMLTask):
             :mod:`mmml.translation.generation`) with ``direction``, ``translate(batch)`` and ``loss(batch)``,
             ``fit(train_split)`` or both.
         judge_epochs, judge_hidden: training of the recognition judge (speech targets only).
+        val_interval: validation metrics every this many epochs and at the last; default 1 for text targets,
+            5 for speech (synthesis/template: 29 s instead of 9 s with the judge transcribing every epoch).
         **kwargs: see :class:`~mmml.tasks.base.MMMLTask` (``lr``, ``weight_decay``, ``optimizer``).
     """
 
     method_needs = ("translate",)
 
     def __init__(self, net: nn.Module, judge_epochs: int = 60,
-                 judge_hidden: int = 64, **kwargs: Any) -> None:
-        super().__init__(net, **kwargs)
+                 judge_hidden: int = 64, val_interval: int | None = None, **kwargs: Any) -> None:
+        super().__init__(net, val_interval=val_interval or 1, **kwargs)
+        self._auto_interval = val_interval is None
         if not hasattr(net, "direction"):
             raise TypeError(f"TranslationTask cannot use {type(net).__name__}: it has no .direction; a translator "
                             "needs .direction and .translate(batch) (see mmml.translation.directions)")
@@ -91,6 +94,8 @@ class TranslationTask(MMMLTask):
         return self.prepare(super().train_split(), "fit")
 
     def on_fit_start(self) -> None:
+        if self._auto_interval:  # the judge transcribing the validation speech each epoch tripled template's run
+            self.val_interval = 1 if target_is_text(self.direction, self.trainer.datamodule.specs) else 5
         self._load_judge()
 
     def on_validation_epoch_start(self) -> None:
