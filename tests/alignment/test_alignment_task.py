@@ -19,7 +19,7 @@ from mmml.results import find_records
 from mmml.runner import build, run
 
 METHODS = ("uniform", "dtw_template", "soft_dtw_template", "ctw", "hmm", "ctc", "attention", "attention_gmm",
-           "attention_guided", "attention_ctc", "attention_monotonic", "frame_attention")
+           "attention_ctc", "frame_attention")
 
 
 def test_task_scores_the_whole_split_and_writes_an_example(digit_data, tmp_path):
