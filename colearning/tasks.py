@@ -178,8 +178,10 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
             self._labelled_pool()
 
     def default_monitor(self) -> str:
-        """Co-learning's non-parallel headline: accuracy on the unseen classes (``val/zsl_acc``)."""
-        return "val/zsl_acc"
+        """Seen-class validation accuracy (``val/seen_acc``), not the headline ``zsl_acc``: choosing the epoch on
+        the unseen classes' labels would break zero-shot's class-disjoint protocol (Xian et al. 2017); set
+        ``model.task.monitor=val/zsl_acc`` to select on them knowingly."""
+        return "val/seen_acc"
 
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, dict[str, Tensor]]:
         if stage == "train":
