@@ -7,6 +7,7 @@ the attention aligners (entropy, diagonality, share of monotonic steps), then wh
 draws, per data set, the first test utterance of one run per aligner (``alignment_example.pt``, written by
 :class:`mmml.alignment.task.AlignmentTask`): its log-mel spectrogram with the true word spans, and under it each
 aligner's path (word index against time) beside the true one, the attention behind the implicit aligner's.
+A data set whose runs saved no example gets no figure, and one line in the notes saying so.
 
 Examples:
     >>> recs = [{"challenge": "alignment", "status": "ok", "dataset": "digit_sequences", "method": m,
@@ -80,6 +81,8 @@ def notes(records: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     lines = ["### Alignment: word boundaries of each test utterance, given its transcript", ""]
+    missing = _missing_examples(records)
+    lines += [missing, ""] if missing else []
     for dataset in sorted({d for d, _ in rows}):
         methods = sorted((m for d, m in rows if d == dataset), key=_rank)
         lines += [f"**{dataset}** (mean ± std over seeds)", "",
@@ -116,16 +119,32 @@ def notes(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _examples(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{dataset: {method: example}}`` from the lowest-seed ok run of each aligner that saved one."""
-    out: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+def _example_paths(records: list[dict[str, Any]]) -> dict[str, dict[str, Path]]:
+    """``{dataset: {method: path}}`` of the example of the lowest-seed ok run of each aligner that saved one
+    (``EXAMPLE_FILE`` beside the run's ``result.json``); a data set without any is absent."""
+    out: dict[str, dict[str, Path]] = {}
     ok = [r for r in records if r.get("challenge") == "alignment" and r.get("status") == "ok"]
     for rec in sorted(ok, key=lambda r: (r.get("seed") is None, r.get("seed") or 0)):
         path = Path(str(rec.get("path", ""))).parent / EXAMPLE_FILE
-        dataset, method = str(rec.get("dataset")), str(rec.get("method"))
-        if method not in out[dataset] and path.is_file():
-            out[dataset][method] = load_tensors(path)
+        if rec.get("path") and path.is_file():
+            out.setdefault(str(rec.get("dataset")), {}).setdefault(str(rec.get("method")), path)
     return out
+
+
+def _examples(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{dataset: {method: example}}``, loaded from :func:`_example_paths`."""
+    return {d: {m: load_tensors(p) for m, p in by.items()} for d, by in _example_paths(records).items()}
+
+
+def _missing_examples(records: list[dict[str, Any]]) -> str:
+    """One line naming the data sets whose runs saved no example (so :func:`plots` draws no path figure for
+    them); ``""`` when every data set has one."""
+    have = _example_paths(records)
+    missing = sorted({d for d, _ in summarise(records)} - set(have))
+    if not missing:
+        return ""
+    return (f"- No path figure for {', '.join(missing)}: no run saved `{EXAMPLE_FILE}` beside its result.json "
+            "(AlignmentTask writes it after testing).")
 
 
 def _path(spans, n_frames: int) -> np.ndarray:

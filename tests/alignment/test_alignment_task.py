@@ -14,7 +14,7 @@ from mmml.alignment.metrics import alignment_scores
 from mmml.alignment.report import notes, plots
 from mmml.alignment.task import EXAMPLE_FILE
 
-from mmml.io import load_tensors
+from mmml.io import load_tensors, save_tensors
 from mmml.results import find_records
 from mmml.runner import build, run
 
@@ -78,3 +78,30 @@ def test_an_aligner_runs_end_to_end_and_reports(tmp_path):
     text = notes(found)
     assert "| explicit | dtw_template | isolated words |" in text and "Best: **dtw_template**" in text
     assert [p.name for p in plots(found, tmp_path)] == ["alignment_paths_digit_sequences.png"]
+
+
+def _record(tmp_path, dataset, method, mae, example=False):
+    """An ok alignment record whose run folder holds ``result.json`` (and, if ``example``, the aligner's example)."""
+    run_dir = tmp_path / dataset / method
+    run_dir.mkdir(parents=True)
+    if example:
+        save_tensors(run_dir / EXAMPLE_FILE, {"frames": torch.rand(40, 8), "frame_rate": 62.5,
+                                              "words": torch.tensor([0, 1]), "vocab": ["one", "two"],
+                                              "true": torch.tensor([[2, 10], [15, 30]]),
+                                              "pred": torch.tensor([[3, 11], [14, 31]])})
+    return {"challenge": "alignment", "status": "ok", "dataset": dataset, "method": method, "family": "explicit",
+            "seed": 0, "path": str(run_dir / "result.json"), "metrics": {"test/clean/boundary_mae_ms": mae}}
+
+
+def test_report_without_example_files_leaves_out_the_path_figure_and_says_so(tmp_path):
+    records = [_record(tmp_path, "digit_sequences", m, ms) for m, ms in (("uniform", 80.0), ("dtw_template", 40.0))]
+    assert plots(records, tmp_path) == []
+    text = notes(records)
+    assert "Best: **dtw_template**" in text
+    said = [line for line in text.splitlines() if EXAMPLE_FILE in line]
+    assert len(said) == 1 and "digit_sequences" in said[0] and "No path figure" in said[0]
+    # a data set with an example still gets its figure; only the one without is named
+    records.append(_record(tmp_path, "digit_sequences_fsdd", "dtw_template", 50.0, example=True))
+    assert [p.name for p in plots(records, tmp_path)] == ["alignment_paths_digit_sequences_fsdd.png"]
+    said = [line for line in notes(records).splitlines() if EXAMPLE_FILE in line]
+    assert len(said) == 1 and "digit_sequences:" in said[0] and "fsdd" not in said[0]
