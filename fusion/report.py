@@ -7,7 +7,8 @@ throughput and peak memory; then, per data set, the best fused method against th
 Single-view rows are family ``unimodal`` (one network or one per-view SVM per view) and the methods of
 :data:`SINGLE_VIEW`, which end up using one view (``mkl_best`` keeps one kernel): they are labelled
 *[single view]* and never counted as fused.
-``plots(records, out_dir)`` draws accuracy against noise level, one panel per modality, one line per method.
+``plots(records, out_dir)`` draws accuracy against noise level, one panel per modality, one line per method;
+records without a noise condition (only clean, or a modality missing) get no figure.
 """
 
 from __future__ import annotations
@@ -124,8 +125,22 @@ def _accuracies(rows: dict[tuple, dict[str, list[float]]], single: bool) -> list
             for k, v in rows.items() if is_single_view(k[0], k[1]) == single]
 
 
+def _mean_curves(records: Sequence[dict[str, Any]], modality: str,
+                 methods: Sequence[tuple[str, str]]) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    """``(family, method, levels, mean accuracy)`` of each method whose records have the same noise levels on
+    ``modality``; a method without a curve there (no noise condition, or levels differing by seed) is left out."""
+    out = []
+    for family, method in methods:
+        curves = [curve(r.get("metrics") or {}, modality) for r in records if r.get("method") == method]
+        curves = [c for c in curves if len(c[0])]
+        if curves and all(c[0].shape == curves[0][0].shape and np.allclose(c[0], curves[0][0]) for c in curves):
+            out.append((family, method, curves[0][0], np.mean([c[1] for c in curves], 0)))
+    return out
+
+
 def plots(records: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path]:
-    """``fusion_robustness_<dataset>.png``: accuracy vs noise level per modality, one line per method."""
+    """``fusion_robustness_<dataset>.png``: accuracy vs noise level per modality, one line per method; a data
+    set whose records have no noise condition (only clean, or only a modality missing) gets no figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,32 +151,31 @@ def plots(records: Sequence[dict[str, Any]], out_dir: str | Path) -> list[Path]:
     paths = []
     for dataset in sorted({r.get("dataset") for r in ok if r.get("dataset")}):
         mine = [r for r in ok if r.get("dataset") == dataset]
-        modalities = list(dict.fromkeys(m for r in mine for m in modalities_of_record(r)))
-        if not modalities:
-            continue
-        cols = min(3, len(modalities))
-        rows_n = math.ceil(len(modalities) / cols)
-        fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.2 * rows_n + 0.8), squeeze=False)
         methods = sorted({(r.get("family") or "", r.get("method") or "") for r in mine}, key=_order)
+        panels = {m: _mean_curves(mine, m, methods) for m in dict.fromkeys(
+            m for r in mine for m in modalities_of_record(r))}
+        panels = {m: lines for m, lines in panels.items() if lines}
+        if not panels:
+            continue
+        cols = min(3, len(panels))
+        rows_n = math.ceil(len(panels) / cols)
+        fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.2 * rows_n + 0.8), squeeze=False)
         cmap = plt.get_cmap("tab20")
-        for i, m in enumerate(modalities):
+        colour = {method: cmap(j % 20) for j, (_, method) in enumerate(methods)}
+        legend: dict[str, Any] = {}
+        for i, (m, lines) in enumerate(panels.items()):
             ax = axes[i // cols][i % cols]
-            for j, (family, method) in enumerate(methods):
-                curves = [curve(r["metrics"], m) for r in mine if r.get("method") == method]
-                curves = [c for c in curves if len(c[0])]
-                if not curves or any(c[0].shape != curves[0][0].shape for c in curves):
-                    continue
+            for family, method, levels, mean in lines:
                 style = "--" if family == "unimodal" else ("-" if method != BASELINE else "-.")
-                ax.plot(curves[0][0], np.mean([c[1] for c in curves], 0), style, color=cmap(j % 20),
-                        label=method, lw=1.3)
+                (line,) = ax.plot(levels, mean, style, color=colour[method], label=method, lw=1.3)
+                legend.setdefault(method, line)
             ax.set_title(f"noise on {m}", fontsize=9)
             ax.set_xlabel("noise level")
             ax.set_ylabel("accuracy")
             ax.set_ylim(0, 1)
-        for k in range(len(modalities), rows_n * cols):
+        for k in range(len(panels), rows_n * cols):
             axes[k // cols][k % cols].axis("off")
-        handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=7)
+        fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(6, len(legend)), fontsize=7)
         fig.suptitle(f"fusion robustness on {dataset} (mean over seeds)", fontsize=10)
         fig.tight_layout(rect=(0, 0.12 if rows_n == 1 else 0.07, 1, 1))
         path = out_dir / f"fusion_robustness_{dataset}.png"

@@ -69,3 +69,23 @@ def test_rows_use_the_same_sweeps_late_fusion():
     assert math.isnan(rows[("early", 0, "other")]["effective"])  # no baseline on that data set
     assert rows[("late_mean", 0, "avdigits")]["effective"] == pytest.approx(0.0)
     assert rows[("tensor", 0, "avdigits")]["missing"] == pytest.approx(0.45)
+
+
+def _without_noise(rec, keep=("clean",)):
+    """``rec`` with only the metrics of the conditions in ``keep`` (e.g. a sweep run without the protocol)."""
+    return {**rec, "metrics": {k: v for k, v in rec["metrics"].items() if k.split("/")[1] in keep}}
+
+
+@pytest.mark.parametrize("keep", [("clean",), ("clean", "audio_drop")], ids=["clean_only", "missing_no_noise"])
+def test_report_skips_the_robustness_figure_without_noise_curves(tmp_path, keep):
+    from mmml.fusion import report
+
+    from mmml.tables import challenge_extras
+
+    clean = [_without_noise(record(m, s, 0.8, 0.2), keep) for m in ("late_mean", "tensor") for s in (0, 1)]
+    assert report.plots(clean, tmp_path) == [] and not list(tmp_path.iterdir())
+    plots, notes = challenge_extras(clean, tmp_path)
+    assert plots == [] and "report extras failed" not in notes[0] and "| tensor | avdigits |" in notes[0]
+    # a data set with noise curves still gets its figure, beside one without
+    mixed = clean + [record(m, 0, 0.8, 0.2, dataset="noisy") for m in ("late_mean", "tensor")]
+    assert [p.name for p in report.plots(mixed, tmp_path)] == ["fusion_robustness_noisy.png"]
