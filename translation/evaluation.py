@@ -1,7 +1,8 @@
 """Evaluation of translations, and of the evaluation itself (Baltrusaitis et al. 2017, Sec. 4.3).
 
-Text: BLEU (Papineni et al. 2002) and chrF (Popović 2015) from torchmetrics, reported on sacreBLEU's
-0-100 scale; WER and CER from torchmetrics; exact match; CIDEr-D (Vedantam et al. 2015) from
+Text: BLEU (Papineni et al. 2002) from torchmetrics and chrF (Popović 2015) from sacreBLEU (its reference
+implementation; 75x faster than torchmetrics' ``CHRFScore`` on 200 digit strings, 12 ms against 0.90 s, which
+made chrF 90 % of every validation pass), both on sacreBLEU's 0-100 scale; WER and CER from torchmetrics; exact match; CIDEr-D (Vedantam et al. 2015) from
 ``pycocoevalcap``'s scorer (pure Python; only its PTB tokenizer needs Java, and our words are already
 tokens). Speech: mel distance under DTW (Sakoe & Chiba 1978, alignment's batched :func:`mmml.alignment.dtw`),
 and recognition-based scores (a separately trained recogniser transcribes the generated speech).
@@ -22,10 +23,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
+from sacrebleu.metrics import CHRF
 from scipy.stats import spearmanr
 from torch import Tensor
 from torchmetrics.functional.text import char_error_rate, word_error_rate
-from torchmetrics.text import BLEUScore, CHRFScore
+from torchmetrics.text import BLEUScore
 
 from mmml.data.text import Vocab
 
@@ -50,9 +52,9 @@ def bleu(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]], n_gram: i
 
 
 def chrf(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]) -> float:
-    """Corpus chrF (character 6-grams, beta 2), 0-100 as sacreBLEU."""
-    metric = CHRFScore(n_char_order=6, n_word_order=0, beta=2.0)
-    return 100.0 * float(metric([" ".join(h) for h in hyps], [[" ".join(r)] for r in refs]))
+    """Corpus chrF (character 6-grams, beta 2), 0-100, by sacreBLEU."""
+    metric = CHRF(char_order=6, word_order=0, beta=2)
+    return float(metric.corpus_score([" ".join(h) for h in hyps], [[" ".join(r) for r in refs]]).score)
 
 
 def cider_d(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]) -> float:

@@ -2,7 +2,9 @@
 
 A sweep of hundreds of runs builds each data set's features once. Entries are written atomically
 and loaded with ``torch.load(weights_only=True)``; a corrupt entry is rebuilt with a warning, never
-trusted.
+trusted. Processes that miss the same entry at once (the survey's parallel sweeps) build it once: the
+first holds an exclusive lock on ``<key>.pt.lock`` (``fcntl.flock``, POSIX) while it builds, the others
+wait and then load what it wrote.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,27 @@ def source_fingerprint(*modules: str) -> str:
     return h.hexdigest()[:12]
 
 
+@contextmanager
+def build_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` + ``.lock`` (blocking); a no-op where ``fcntl`` or the folder is missing."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: entries may be built twice, still atomically
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 (closed below)
+    except OSError:  # read-only cache folder: nothing to coordinate
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
 class FeatureCache:
     """Build-or-load of a dict of tensors under ``root/<key>.pt``.
 
@@ -64,16 +88,29 @@ class FeatureCache:
         if not self.enabled:
             return build()
         path = self.path(name, params)
-        if path.exists():
+        found = self._load(path)
+        if found is not None:
+            return found
+        with build_lock(path):  # another process may be building it: wait, then look again
+            found = self._load(path)
+            if found is not None:
+                return found
+            data = build()
             try:
-                return load_tensors(path)
-            except Exception as err:  # corrupt or truncated entry: rebuild, never trust it
-                reason = (str(err).splitlines() or [""])[0][:200]
-                warnings.warn(f"feature cache entry {path} is unreadable ({type(err).__name__}: {reason}); "
-                              "rebuilding it", stacklevel=2)
-        data = build()
-        try:
-            save_tensors(path, data)
-        except OSError as err:  # read-only or full disk: still usable, just not cached
-            log.warning("could not write feature cache %s: %s", path, err)
+                save_tensors(path, data)
+            except OSError as err:  # read-only or full disk: still usable, just not cached
+                log.warning("could not write feature cache %s: %s", path, err)
         return data
+
+    @staticmethod
+    def _load(path: Path) -> dict[str, Any] | None:
+        """The entry at ``path``, or ``None`` when it is missing or unreadable (then it is rebuilt)."""
+        if not path.exists():
+            return None
+        try:
+            return load_tensors(path)
+        except Exception as err:  # corrupt or truncated entry: rebuild, never trust it
+            reason = (str(err).splitlines() or [""])[0][:200]
+            warnings.warn(f"feature cache entry {path} is unreadable ({type(err).__name__}: {reason}); "
+                          "rebuilding it", stacklevel=3)
+            return None

@@ -1,5 +1,6 @@
 """The in-memory datamodule: splits, batches by slicing, caching, standardising, bad input."""
 
+import os
 import warnings
 
 import numpy as np
@@ -203,3 +204,29 @@ def test_the_datamodule_owns_the_label_mask_of_scarce_supervision(tmp_path):
     assert LABEL_PRESENT not in full.split("train")  # every label observed: no mask
     with pytest.raises(ValueError, match="data.labelled_fraction=0.0"):
         Toy(labelled_fraction=0.0)
+
+
+def _build_slowly(root: str, counter: str) -> list[int]:
+    """A process's get_or_build of one entry whose build takes 0.5 s and appends to ``counter``."""
+    import time
+
+    import torch
+
+    def build() -> dict:
+        with open(counter, "a") as f:
+            f.write("built\n")
+        time.sleep(0.5)
+        return {"x": torch.arange(4)}
+
+    return FeatureCache(root).get_or_build("shared", {"n": 4}, build)["x"].tolist()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the build lock is POSIX (fcntl)")
+def test_feature_cache_parallel_processes_build_an_entry_once(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    counter = tmp_path / "builds.txt"
+    with ProcessPoolExecutor(3) as pool:
+        got = list(pool.map(_build_slowly, [str(tmp_path / "c")] * 3, [str(counter)] * 3))
+    assert got == [[0, 1, 2, 3]] * 3
+    assert counter.read_text().count("built") == 1  # the others waited on the lock and loaded its entry

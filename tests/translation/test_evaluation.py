@@ -24,12 +24,17 @@ REFS = [["one", "two", "three", "four", "six"], ["six", "seven", "eight", "nine"
         ["deux", "trois", "quatre", "cinq", "six", "sept", "huit"], ["zéro", "neuf"]]
 
 
-def test_bleu_and_chrf_equal_sacrebleu():
+def test_bleu_equals_sacrebleu_and_chrf_equals_torchmetrics():
+    """Each metric against the other library: BLEU (torchmetrics) vs sacreBLEU, chrF (sacreBLEU) vs torchmetrics."""
     sacrebleu = pytest.importorskip("sacrebleu")
+    from torchmetrics.text import CHRFScore
+
     hyp, ref = [" ".join(h) for h in HYPS], [" ".join(r) for r in REFS]
     assert bleu(HYPS, REFS) == pytest.approx(sacrebleu.corpus_bleu(hyp, [ref]).score, abs=1e-4)  # float32
     # torchmetrics' chrF agrees with sacreBLEU's to about 0.002 points here (float32 statistics)
-    assert chrf(HYPS, REFS) == pytest.approx(sacrebleu.corpus_chrf(hyp, [ref]).score, abs=0.01)
+    reference = 100.0 * float(CHRFScore(n_char_order=6, n_word_order=0, beta=2.0)(hyp, [[r] for r in ref]))
+    assert chrf(HYPS, REFS) == pytest.approx(reference, abs=0.01)
+    assert chrf(HYPS, REFS) != pytest.approx(chrf(HYPS[::-1], REFS), abs=0.01)  # pairs matter
     one = [HYPS[1]], [REFS[1]]
     assert bleu(*one) == pytest.approx(100.0) and chrf(*one) == pytest.approx(100.0)
 
