@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from mmml.metrics.retrieval import retrieval_metrics
 from mmml.tasks import ClassificationTask, EstimatorMethod, EstimatorTask, MMMLTask
+from mmml.tasks.base import VAL
 
 
 class _LabelledPool:
@@ -150,14 +151,23 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
     class (a supervised model of the same architecture, scored by its logits when it has them) and is
     evaluated identically.
 
+    ``val_unseen`` is the validation-unseen protocol of Xian et al. 2017 (their proposed splits hold some
+    *training* classes out as validation classes) for choosing settings that only act on unseen classes
+    (ConSE's ``top``, DeViSE's margin): those seen classes are left out of training too, and validation
+    scores zero-shot on them (``val/zsl_acc`` among them, ``val/seen_acc`` among the trained classes), its
+    examples of the test's ``unseen`` classes left out, so no choice reads a test class's label. The tested
+    epoch is then chosen by ``val/zsl_acc``. Such a run selects settings; its test figures come from a model
+    trained on fewer classes and are not a table row.
+
     Args:
         net: :class:`mmml.colearning.DeViSE` or :class:`mmml.colearning.ConSE`. num_classes: classes.
         unseen: the classes held out of training. labelled_batch_size: as above.
+        val_unseen: seen classes held out as validation-unseen (default none: every seen class is trained).
     """
 
     def __init__(self, net: nn.Module, num_classes: int, unseen: Sequence[int] = (2, 5, 8),
                  labelled_batch_size: int = 32, upper_bound: bool = False,
-                 **kwargs: Any) -> None:
+                 val_unseen: Sequence[int] | None = None, **kwargs: Any) -> None:
         super().__init__(net, **kwargs)
         unseen = sorted({int(c) for c in unseen})
         bad = [c for c in unseen if not 0 <= c < num_classes]
@@ -170,8 +180,26 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
         seen = torch.ones(num_classes, dtype=torch.bool)
         seen[unseen] = False
         self.register_buffer("seen", seen, persistent=False)
-        trainable = torch.ones_like(seen) if upper_bound else seen.clone()
+        held = self._val_unseen_mask(val_unseen, seen)
+        self.register_buffer("val_unseen", held, persistent=False)
+        trainable = torch.ones_like(seen) if upper_bound else seen & ~held
         self.register_buffer("trainable", trainable, persistent=False)
+
+    def _val_unseen_mask(self, val_unseen: Sequence[int] | None, seen: Tensor) -> Tensor:
+        """``(C,)`` mask of the validation-unseen classes, checked: seen classes, at least two left to train."""
+        held = sorted({int(c) for c in (val_unseen or ())})
+        mask = torch.zeros_like(seen)
+        if not held:
+            return mask
+        seen_ids = seen.nonzero().flatten().tolist()
+        if self.upper_bound:
+            raise ValueError(f"model.task.val_unseen={held} with upper_bound=true; the upper bound trains every "
+                             "class, so it has no validation-unseen classes: drop model.task.val_unseen")
+        if any(c not in seen_ids for c in held) or len(held) > len(seen_ids) - 2:
+            raise ValueError(f"model.task.val_unseen={held}; give seen classes (of {seen_ids}, not the test's unseen "
+                             f"ones) and leave at least two of them to train (at most {len(seen_ids) - 2})")
+        mask[held] = True
+        return mask
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
@@ -180,8 +208,9 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
     def default_monitor(self) -> str:
         """Seen-class validation accuracy (``val/seen_acc``), not the headline ``zsl_acc``: choosing the epoch on
         the unseen classes' labels would break zero-shot's class-disjoint protocol (Xian et al. 2017); set
-        ``model.task.monitor=val/zsl_acc`` to select on them knowingly."""
-        return "val/seen_acc"
+        ``model.task.monitor=val/zsl_acc`` to select on them knowingly. With ``val_unseen``: ``val/zsl_acc``, the
+        zero-shot accuracy on the validation-unseen (seen) classes."""
+        return "val/zsl_acc" if bool(self.val_unseen.any()) else "val/seen_acc"
 
     def step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor | None, dict[str, Tensor]]:
         if stage == "train":
@@ -196,13 +225,26 @@ class ZeroShotTask(_LabelledPool, MMMLTask):
         self.collect(condition, scores=scores, label=batch["label"])
 
     def evaluate(self, condition: str, collected: dict[str, Tensor]) -> dict[str, float]:
+        if condition == VAL and bool(self.val_unseen.any()):  # zero-shot on the validation-unseen classes
+            return zero_shot_metrics(collected["scores"], collected["label"], self.trainable.cpu(),
+                                     classes=self.seen.cpu())
         return zero_shot_metrics(collected["scores"], collected["label"], self.seen.cpu())
 
 
-def zero_shot_metrics(scores: Tensor, labels: Tensor, seen: Tensor) -> dict[str, float]:
-    """Zero-shot accuracies from scores ``(N, C)`` of all classes, labels ``(N,)`` and seen mask ``(C,)``."""
+def zero_shot_metrics(scores: Tensor, labels: Tensor, seen: Tensor, classes: Tensor | None = None) -> dict[str, float]:
+    """Zero-shot accuracies from scores ``(N, C)`` of all classes, labels ``(N,)`` and seen mask ``(C,)``.
+
+    ``classes`` (``(C,)`` mask, default all) are the classes in play: examples of the others are left out and
+    they are never candidates (the validation-unseen protocol leaves out the test's unseen classes). The
+    unseen classes are those in play and not ``seen``.
+    """
     scores = scores.float()
-    unseen_ex, seen_ex = ~seen[labels], seen[labels]
+    classes = torch.ones_like(seen) if classes is None else classes.bool()
+    keep = classes[labels]
+    scores, labels = scores[keep], labels[keep]
+    seen = seen & classes
+    unseen = classes & ~seen
+    unseen_ex, seen_ex = unseen[labels], seen[labels]
 
     def acc(rows: Tensor, candidates: Tensor) -> float:
         if not rows.any():
@@ -210,9 +252,8 @@ def zero_shot_metrics(scores: Tensor, labels: Tensor, seen: Tensor) -> dict[str,
         s = scores[rows].masked_fill(~candidates[None, :], float("-inf"))
         return float((s.argmax(1) == labels[rows]).float().mean())
 
-    everything = torch.ones_like(seen)
-    u, s = acc(unseen_ex, everything), acc(seen_ex, everything)
-    return {"zsl_acc": acc(unseen_ex, ~seen), "chance": 1.0 / int((~seen).sum()),
+    u, s = acc(unseen_ex, classes), acc(seen_ex, classes)
+    return {"zsl_acc": acc(unseen_ex, unseen), "chance": 1.0 / int(unseen.sum()),
             "seen_acc": acc(seen_ex, seen), "gzsl_H": 0.0 if u + s == 0 else 2 * u * s / (u + s)}
 
 
