@@ -1,10 +1,12 @@
 """``mmml-table``: result records -> survey-style comparison tables (Markdown, CSV, LaTeX, PNG).
 
-Rows are grouped challenge -> family -> method -> dataset (-> any other swept setting), each
+Rows are grouped challenge -> family -> method -> dataset -> split protocol (:func:`protocol_label`, from
+the record's ``protocol``: FSDD's speaker-dependent ``official`` split and the speaker-independent ``speakers``
+/ ``logo`` ones are separate rows, never averaged together) (-> any other swept setting), each
 metric as mean ± std over distinct seeds (a seed run twice counts once, its runs averaged), plus parameters
 and fit time; a failed run shows as a failed row. Columns have readable names (:data:`NAMES`) and the
 metric's direction (↑ higher is better, ↓ lower, :func:`direction`); in Markdown and LaTeX the best value of
-each comparable group of rows (same challenge, data set and setting; same direction for translation) is
+each comparable group of rows (same challenge, data set, protocol and setting; same direction for translation) is
 bold, and so are the values not significantly different from it by a paired t-test over the seeds they
 share (p ≥ 0.05, :mod:`mmml.stats`). Plots are written as PNG at 300 dpi, PDF and SVG.
 A challenge registers a report module in :mod:`mmml.reports` with ``plots(records, out_dir)`` and
@@ -35,7 +37,10 @@ from mmml.reports import report_module
 from mmml.results import find_records
 
 log = logging.getLogger(__name__)
-KEY = ("challenge", "family", "method", "dataset", "setting")
+KEY = ("challenge", "family", "method", "dataset", "protocol", "setting")
+#: the overrides that choose a split protocol: the ``protocol`` column names it (with the speakers it resolved
+#: to), so they are left out of the row's setting
+PROTOCOL_KEYS = re.compile(r"(^|,)data\.(split|test_speakers|val_speakers)=(\[[^\]]*\]|[^,]*)")
 COSTS = ("n_params", "fit_seconds", "test_seconds", "peak_memory_mb")
 
 
@@ -88,6 +93,39 @@ class Row:
         return f"{self.n_seeds}" + (f" (+{len(self.failed)} failed)" if self.failed else "")
 
 
+def protocol_label(record: dict[str, Any]) -> str:
+    """The split protocol of a record (``record["protocol"]``, :mod:`mmml.data.protocols`) in a few words:
+    ``"official (speakers shared)"`` (speaker-dependent), ``"speakers (test theo; val yweweler)"``, ``"random"``,
+    ...; ``""`` where the record names none.
+
+    Examples:
+        >>> protocol_label({"protocol": {"split": "speakers", "test_speakers": ["theo"], "val_speakers": ["yweweler"],
+        ...                              "speakers_overlap": False}})
+        'speakers (test theo; val yweweler)'
+        >>> protocol_label({"protocol": {"split": "official", "speakers_overlap": True}}), protocol_label({})
+        ('official (speakers shared)', '')
+    """
+    proto = record.get("protocol")
+    if not isinstance(proto, dict) or not proto.get("split"):
+        return ""
+    split = str(proto["split"])
+    if proto.get("speakers_overlap") is False:
+        held = [f"{what} {', '.join(map(str, proto.get(f'{what}_speakers') or []))}" for what in ("test", "val")]
+        return f"{split} ({'; '.join(held)})"
+    return f"{split} (speakers shared)" if proto.get("speakers_overlap") else split
+
+
+def row_key(record: dict[str, Any]) -> tuple[str, ...]:
+    """A record's row (:data:`KEY`): its protocol from :func:`protocol_label`, and its setting without the
+    protocol's overrides where the record names its protocol."""
+    protocol = protocol_label(record)
+    setting = str(record.get("setting") or "")
+    if protocol:
+        setting = PROTOCOL_KEYS.sub("", setting).strip(",")
+    fields = {**record, "protocol": protocol, "setting": setting}
+    return tuple(str(fields.get(k) or "") for k in KEY)
+
+
 def _seed_key(seed: Any) -> Any:
     return seed if not isinstance(seed, list) else tuple(seed)
 
@@ -98,12 +136,12 @@ def short_metric(name: str) -> str:
 
 
 def aggregate(records: Sequence[dict[str, Any]]) -> list[Row]:
-    """Group records into rows, in challenge/family/method/dataset/setting order."""
+    """Group records into rows, in challenge/family/method/dataset/protocol/setting order."""
     rows: dict[tuple, Row] = {}
     for rec in records:
         if rec.get("status") == "skipped":  # listed apart by to_markdown, not a row
             continue
-        key = tuple(str(rec.get(k) or "") for k in KEY)
+        key = row_key(rec)
         row = rows.setdefault(key, Row(key))
         if rec.get("status") != "ok":
             row.failed.append(str(rec.get("error") or rec.get("status")))
@@ -148,11 +186,11 @@ def skipped_note(records: Sequence[dict[str, Any]]) -> str:
 
 
 def comparable(key: tuple[str, ...]) -> tuple[str, ...]:
-    """The rows a best value is picked among: same challenge, data set and setting, and for translation the
-    same direction (the ``(captioning)`` of its method names)."""
-    challenge, _, method, dataset, setting = key
+    """The rows a best value is picked among: same challenge, data set, protocol and setting, and for
+    translation the same direction (the ``(captioning)`` of its method names)."""
+    challenge, _, method, dataset, protocol, setting = key
     within = re.search(r"\(([^()]*)\)$", method) if challenge == "translation" else None
-    return challenge, dataset, setting, within[1] if within else ""
+    return challenge, dataset, protocol, setting, within[1] if within else ""
 
 
 def best_cells(rows: Sequence[Row], columns: Sequence[str], alpha: float = 0.05) -> set[tuple[int, str]]:
@@ -189,6 +227,16 @@ def _bold_md(text: str) -> str:
     return f"**{text}**" if text not in ("–", "failed") else text
 
 
+def protocol_note(rows: Sequence[Row]) -> str:
+    """A sentence on the speaker protocols among ``rows`` (empty when no row names its speakers)."""
+    protocols = {r.key[4] for r in rows}
+    if not any("speakers shared" in p or p.startswith(("speakers (", "logo (")) for p in protocols):
+        return ""
+    return (" Protocol: *official (speakers shared)* rows are speaker-dependent (every speaker in train and test); "
+            "*speakers* / *logo* rows test on the named held-out speakers (speaker-independent, "
+            "`mmml.data.protocols`); the two are separate rows, compared within their own protocol only.")
+
+
 def legend(columns: Sequence[str]) -> str:
     """One line naming each column's metric key (as ``short_metric`` and in the CSV)."""
     return "Columns: " + "; ".join(f"{metric_label(c)} = {short_metric(c)} (`{c}`)" for c in columns) + "."
@@ -196,7 +244,7 @@ def legend(columns: Sequence[str]) -> str:
 
 def to_markdown(rows: Sequence[Row], columns: Sequence[str], title: str = "", digits: int = 3,
                 bold: set[tuple[int, str]] | None = None) -> str:
-    head = ["challenge", "family", "method", "dataset", "setting", "seeds", *map(metric_label, columns),
+    head = ["challenge", "family", "method", "dataset", "protocol", "setting", "seeds", *map(metric_label, columns),
             "params", "fit s"]
     bold = best_cells(rows, columns) if bold is None else bold
     lines = [f"## {title}", ""] if title else []
@@ -206,7 +254,7 @@ def to_markdown(rows: Sequence[Row], columns: Sequence[str], title: str = "", di
         shown = [("" if previous[: j + 1] == r.key[: j + 1] else r.key[j]) for j in range(3)] if previous else \
             list(r.key[:3])
         previous = r.key
-        cells = [*shown, r.key[3], r.key[4] or "–", r.seeds_cell]
+        cells = [*shown, r.key[3], r.key[4] or "–", r.key[5] or "–", r.seeds_cell]
         if r.status == "failed":
             cells += ["failed"] * len(columns) + ["–", "–"]
         else:
@@ -216,12 +264,12 @@ def to_markdown(rows: Sequence[Row], columns: Sequence[str], title: str = "", di
         lines.append("| " + " | ".join(cells) + " |")
     if columns:
         lines += ["", "Mean ± std over distinct seeds. ↑ higher is better, ↓ lower. **Bold**: the best of each data "
-                  "set and setting, and the values not significantly different from it (paired t-test over shared "
-                  "seeds, p ≥ 0.05). " + legend(columns)]
+                  "set, protocol and setting, and the values not significantly different from it (paired t-test over "
+                  "shared seeds, p ≥ 0.05). " + legend(columns) + protocol_note(rows)]
     errors = [(r.key, e) for r in rows for e in r.failed]
     if errors:
         lines += ["", "Failed runs:", ""]
-        lines += [f"- {'/'.join(k[:4])} {k[4]}: {e[:300]}" for k, e in errors]
+        lines += [f"- {'/'.join(k[:4])} {' '.join(x for x in k[4:] if x)}: {e[:300]}" for k, e in errors]
     return "\n".join(lines) + "\n"
 
 
@@ -262,12 +310,12 @@ def to_latex(rows: Sequence[Row], columns: Sequence[str], digits: int = 3, capti
                                                  "better, $\\downarrow$ lower; bold: best per data set and those "
                                                  "not significantly different from it (paired $t$-test over "
                                                  "seeds, $p \\geq 0.05$).")
-    head = ["family", "method", "dataset", "setting", "seeds", *map(metric_label, columns)]
+    head = ["family", "method", "dataset", "protocol", "setting", "seeds", *map(metric_label, columns)]
     lines = [r"\begin{table}[t]", r"\centering", r"\caption{" + caption + "}", r"\label{" + (label or "tab:mmml") + "}",
-             r"\begin{tabular}{" + "l" * 5 + "c" * len(columns) + "}", r"\toprule",
+             r"\begin{tabular}{" + "l" * 6 + "c" * len(columns) + "}", r"\toprule",
              " & ".join(_tex(h) for h in head) + r" \\", r"\midrule"]
     for i, r in enumerate(rows):
-        cells = [_tex(x) for x in [r.key[1], r.key[2], r.key[3], r.key[4] or "–", r.seeds_cell]]
+        cells = [_tex(x) for x in [r.key[1], r.key[2], r.key[3], r.key[4] or "–", r.key[5] or "–", r.seeds_cell]]
         for c in columns:
             v = "failed" if r.status == "failed" else fmt(*r.stat(c), digits=digits)
             cells.append(r"\textbf{" + _tex(v) + "}" if (i, c) in bold and v not in ("–", "failed") else _tex(v))
@@ -286,7 +334,8 @@ def plot(rows: Sequence[Row], column: str | None, path: Path, title: str = "") -
     labels, means, stds = [], [], []
     for r in rows:
         m, s, n = r.stat(column) if column else (math.nan, 0.0, 0)
-        labels.append(" / ".join(x for x in (r.key[2], r.key[3], r.key[4]) if x) + (" (failed)" if n == 0 else ""))
+        labels.append(" / ".join(x for x in (r.key[2], r.key[3], r.key[4].split(" (")[0], r.key[5]) if x)
+                      + (" (failed)" if n == 0 else ""))
         means.append(0.0 if n == 0 else m)
         stds.append(0.0 if n == 0 else s)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.2))

@@ -51,7 +51,7 @@ def test_mean_and_std_over_seeds_match_numpy(sweep):
         assert f"| {mean:.3f} ± {std:.3f} | {half.mean():.3f} ± {half.std(ddof=1):.3f} |" in row
     assert "| gated |" in md and "failed" in md and "RuntimeError: boom" in md
     csv = paths["csv"].read_text().splitlines()
-    assert csv[0].startswith("challenge,family,method,dataset,setting,status,n_seeds,test/clean/acc_mean")
+    assert csv[0].startswith("challenge,family,method,dataset,protocol,setting,status,n_seeds,test/clean/acc_mean")
     assert any(",gated," in line and ",failed," in line for line in csv)
     assert "\\pm" in paths["tex"].read_text() and "\\toprule" in paths["tex"].read_text()
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
@@ -63,7 +63,7 @@ def test_rows_are_grouped_and_settings_separate_rows(tmp_path):
         _record(tmp_path / f"b{seed}", "cotrain", seed, 0.9, family="parallel", setting="labelled=1.0")
         _record(tmp_path / f"c{seed}", "early", seed, 0.8, family="model_agnostic")
     rows = aggregate([json.loads(p.read_text()) for p in sorted(tmp_path.rglob("result.json"))])
-    keys = [(r.key[1], r.key[2], r.key[4]) for r in rows]
+    keys = [(r.key[1], r.key[2], r.key[5]) for r in rows]
     assert keys == [("model_agnostic", "early", ""), ("parallel", "cotrain", "labelled=0.01"),
                     ("parallel", "cotrain", "labelled=1.0")]
     assert [len(r.seeds) for r in rows] == [2, 2, 2]
@@ -142,7 +142,7 @@ def test_best_per_data_set_is_bold_and_ties_by_the_paired_test(tmp_path):
                      ("tied", "avdigits", "wer"), ("tensor", "mfeat", "acc"), ("tied", "mfeat", "acc")}
     paths = build_table([tmp_path], tmp_path / "t", title="Fusion table", digits=2)
     md = paths["md"].read_text()
-    assert "| lowrank | avdigits | – | 3 | 0.72 ± 0.02 |" in md and "| **0.85 ± 0.05** |" in md
+    assert "| lowrank | avdigits | – | – | 3 | 0.72 ± 0.02 |" in md and "| **0.85 ± 0.05** |" in md
     tex = paths["tex"].read_text()
     assert tex.startswith("\\begin{table}") and "\\caption{Fusion table. Mean $\\pm$ std over 3 seeds" in tex
     assert "\\label{tab:fusion-table}" in tex and "\\textbf{0.85 $\\pm$ 0.05}" in tex and "$\\uparrow$" in tex
@@ -157,8 +157,8 @@ def test_seeds_column_counts_distinct_seeds(tmp_path):
     assert rows[0].stat("test/clean/acc")[:2] == pytest.approx((np.mean([0.8, 0.8, 0.6]),
                                                                 np.std([0.8, 0.8, 0.6], ddof=1)))
     paths = build_table([tmp_path], tmp_path / "t")
-    assert "| early | avdigits | – | 3 |" in paths["md"].read_text()
-    assert paths["csv"].read_text().splitlines()[1].split(",")[6] == "3"
+    assert "| early | avdigits | – | – | 3 |" in paths["md"].read_text()
+    assert paths["csv"].read_text().splitlines()[1].split(",")[7] == "3"
 
 
 def test_cli_digits_and_figures_in_three_formats_at_300_dpi(tmp_path, capsys):
@@ -215,3 +215,47 @@ def test_challenge_report_tables_are_exported_as_csv_and_tex(tmp_path):
     tex = paths["colearning_table1.tex"].read_text()
     assert "\\caption{Co-learning: gain over the baseline (paired over seeds)}" in tex
     assert "\\label{tab:colearning-1}" in tex and "+0.150 $\\pm$ 0.071" in tex
+
+
+def test_official_and_speakers_rows_stay_apart(tmp_path):
+    """Issue 14: an FSDD method under the official (speaker-dependent) and the speakers protocol gives two rows,
+    each averaging only its own records, each bold within its protocol; however a run spelled its protocol
+    (a grid row: no setting; the command line: data.split=... in the setting) it lands in its protocol's row."""
+    from mmml.data.protocols import SpeakerProtocol
+    from mmml.tables import protocol_label, row_key
+
+    speakers = ["george", "jackson", "nicolas", "theo", "yweweler"]
+    protocols = {"official": SpeakerProtocol("official").describe(speakers),
+                 "speakers": SpeakerProtocol("speakers", ["theo"]).describe(speakers)}
+    accs = {"official": [0.95, 0.97, 0.96], "speakers": [0.61, 0.55, 0.66, 0.58]}
+    settings = {"official": ["", "", "data.split=official"],
+                "speakers": ["", "", "data.split=speakers", "data.split=speakers,data.test_speakers=[theo]"]}
+    for split, values in accs.items():
+        for seed, acc in enumerate(values):
+            _record(tmp_path / f"{split}{seed}", "early", seed, acc, dataset="avdigits_fsdd",
+                    setting=settings[split][seed], extra={"test/clean/wer": 1 - acc})
+            path = tmp_path / f"{split}{seed}" / "result.json"
+            rec = json.loads(path.read_text())
+            write_record(path.parent, {**rec, "protocol": {"data_set": "avdigits_fsdd", **protocols[split]}})
+    rows = aggregate([json.loads(p.read_text()) for p in sorted(tmp_path.rglob("result.json"))])
+    held_out = "speakers (test theo; val yweweler)"
+    assert [r.key[3:] for r in rows] == [("avdigits_fsdd", "official (speakers shared)", ""),
+                                         ("avdigits_fsdd", held_out, "")]
+    for row, split in zip(rows, accs, strict=True):
+        values = accs[split]
+        assert row.n_seeds == len(values)
+        assert row.stat("test/clean/acc")[:2] == pytest.approx((np.mean(values), np.std(values, ddof=1)))
+    bold = best_cells(rows, ["test/clean/acc"])
+    assert bold == {(0, "test/clean/acc"), (1, "test/clean/acc")}  # each the best of its own protocol
+    md = build_table([tmp_path], tmp_path / "t")["md"].read_text()
+    assert "| avdigits_fsdd | official (speakers shared) | – | 3 | **0.960 ± 0.010** |" in md
+    assert f"| avdigits_fsdd | {held_out} | – | 4 | **{np.mean(accs['speakers']):.3f} ± " in md
+    assert "speaker-independent" in md and "speaker-dependent" in md
+    csv = (tmp_path / "t" / "table.csv").read_text().splitlines()
+    assert sum(",avdigits_fsdd," in line for line in csv) == 2
+    # another setting survives beside the protocol's overrides; a record without a protocol keeps its setting
+    rec = {"method": "early", "setting": "data.split=speakers,data.test_speakers=[theo,george],model.net.p=0.1",
+           "protocol": protocols["speakers"]}
+    assert row_key(rec)[4:] == (held_out, "model.net.p=0.1")
+    assert row_key({"setting": "data.split=speakers"})[4:] == ("", "data.split=speakers")
+    assert protocol_label({"protocol": {"split": "random"}}) == "random"
