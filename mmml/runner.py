@@ -328,7 +328,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "paper": _safe(model, "paper"), "dataset": _choices().get("data"), "config_name": _choices().get("model"),
         "seed": cfg.get("seed"),
         "setting": setting_of(overrides, named_by), "overrides": overrides, "status": "running", "error": None,
-        "metrics": {}, "n_params": None, "fit_seconds": None, "test_seconds": None, "peak_memory_mb": None,
+        "metrics": {}, "n_params": None, "fit_seconds": None, "test_seconds": None,
+        "cpu_seconds": None, "peak_memory_mb": None,
         "best_val": None, "protocol": None,
         "device": None, "versions": versions(), "git_revision": git_revision(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -339,6 +340,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("resume: %s already holds an ok record; skipped", run_dir)
         return previous
     trainer = None
+    cpu_start = time.process_time()  # this process's CPU time (all its threads): the job's cost, whatever the load
     try:
         set_process_options(cfg)  # here, not in the entry point, so that launcher workers get them too
         record["config"] = OmegaConf.to_container(cfg, resolve=False)
@@ -389,6 +391,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if not cfg.get("catch_errors", True):
             raise
     finally:
+        record["cpu_seconds"] = time.process_time() - cpu_start
         record["device"] = _device_name(trainer)
         record["peak_memory_mb"] = _peak_memory_mb(trainer)
         record["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")

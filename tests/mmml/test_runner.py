@@ -27,6 +27,7 @@ def test_smoke_writes_an_ok_record(tmp_path):
                                      for m in ("acc", "f1")}
     assert saved["metrics"]["test/clean/acc"] > 0.4  # well above chance (0.1) after 3 epochs
     assert saved["n_params"] > 0 and saved["fit_seconds"] > 0 and saved["versions"]["torch"]
+    assert 0 < saved["cpu_seconds"] < 600  # the job's own CPU time (process_time), robust to other load
     assert rec["metrics"] == saved["metrics"]
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
 
