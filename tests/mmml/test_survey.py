@@ -12,6 +12,8 @@ from mmml.survey import (
     data_override,
     is_embedded,
     run_table,
+    sweep_grid,
+    sweep_params,
     sweep_progress,
     table_command,
     table_experiments,
@@ -34,8 +36,52 @@ def test_embedded_data_filter_and_job_count():
     assert data_override("fusion_table", "embedded") == ["data=avdigits"]
     assert data_override("fusion_table", "all") == []
     assert data_override("fusion_table", "mfeat") == ["data=mfeat"]
-    # the command line selects the grid's rows: early, and late_mean/late_product/late_learned, on 3 data sets
-    assert count_jobs("fusion_table", ["model=fusion/early,fusion/late", "seed=0"]) == 4 * 3
+    # the command line selects the grid's rows: early, and late_mean/late_product/late_learned, on avdigits and
+    # mfeat, and on avdigits_fsdd under the official and the speakers protocol (issue 14)
+    assert count_jobs("fusion_table", ["model=fusion/early,fusion/late", "seed=0"]) == 4 * 4
+    assert count_jobs("fusion_table", ["model=fusion/early,fusion/late", "seed=0", "data.split=speakers"]) == 4
+    # the embedded survey: the 16 fusion rows and the two avdigits SVMs, 5 seeds, as before the speakers rows
+    assert count_jobs("fusion_table", data_override("fusion_table", "embedded")) == 18 * 5
+
+
+def _speaker_protocol(data: str) -> bool:
+    """A data set that takes data.split (mmml.data.protocols), read from its config, not from the tables."""
+    from omegaconf import OmegaConf
+
+    from mmml.survey import _configs
+
+    return "split" in OmegaConf.load(_configs() / "data" / f"{data}.yaml")
+
+
+def _jobs(experiment, choice):
+    from mmml.sweeps import expand
+
+    return [dict(o.split("=", 1) for o in job)
+            for job in expand(sweep_params(experiment), sweep_grid(experiment), data_override(experiment, choice))]
+
+
+def test_speakers_rows_run_under_data_all_and_never_in_the_embedded_survey():
+    """Issue 14: every FSDD-based row of a table runs under the official split and data.split=speakers, in pairs,
+    with --data all; the embedded survey runs neither, and no embedded data set is swept over data.split."""
+    with_speakers = set()
+    for experiment in table_experiments():
+        embedded, every = _jobs(experiment, "embedded"), _jobs(experiment, "all")
+        assert not [j for j in embedded if "data.split" in j], experiment
+        assert not [j for j in every if "data.split" in j and not _speaker_protocol(j["data"])], experiment
+        if "data" in sweep_params(experiment):
+            # the embedded survey's jobs are exactly the --data all jobs on the embedded data sets
+            assert sorted(map(str, embedded)) == sorted(str(j) for j in every if is_embedded(j["data"])), experiment
+        real = [j for j in every if "data" in j and _speaker_protocol(j["data"])]
+        splits = {}
+        for j in real:
+            splits.setdefault(str(sorted((k, v) for k, v in j.items() if k != "data.split")), []).append(
+                j.get("data.split"))
+        assert all(sorted(v) == ["official", "speakers"] for v in splits.values()), (experiment, splits)
+        if real:
+            with_speakers.add(experiment)
+    assert {"representation_table", "alignment_table", "fusion_table"} <= with_speakers
+    every = _jobs("translation_table_fsdd", "all")  # its own sweep (mmml-run -m experiment=translation_table_fsdd)
+    assert sorted(j["data.split"] for j in every) == ["official"] * (len(every) // 2) + ["speakers"] * (len(every) // 2)
 
 
 def test_a_table_is_cut_into_one_sweep_per_seed():
