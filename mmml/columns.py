@@ -3,11 +3,19 @@
 :data:`NAMES` maps a metric's name (the last part of its key) to words; :func:`direction` says whether higher
 or lower is better (or neither, for a chosen constant such as a probe's ``C``); :func:`metric_label` joins the
 condition, the name and the arrow for a table's column header (:mod:`mmml.tables`).
+
+A table experiment chooses the columns its paper table shows (Markdown, LaTeX, the bar plot) with
+``table.columns`` in its yaml: :func:`select_columns` matches each entry (a metric key, a regex over the keys,
+or a cost field of :data:`COST_HEADS`) against the metrics of its records, and :func:`record_columns` reads
+the list back from the records' configs; ``table.csv`` keeps every metric.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 #: readable metric names (the last part of a metric key); keys not listed are shown with spaces for "_"
 NAMES = {
@@ -21,10 +29,13 @@ NAMES = {
     "zeroshot_single_acc": "zero-shot accuracy (one prompt)", "probe_acc": "linear-probe accuracy",
     "loss": "loss",
 }
+#: a record's cost fields a table shows beside the metrics, with their column headers
+COST_HEADS = {"n_params": "params", "fit_seconds": "fit s", "test_seconds": "test s", "peak_memory_mb": "peak MB"}
 #: metric names (last part of a key) where lower is better; ``*_medr`` (median rank) too
 LOWER_IS_BETTER = ("wer", "cer", "mel_dtw", "truncated", "boundary_mae_ms", "ms_per_pair", "mae", "loss", "medr")
 #: names that are not a score (a chosen regularisation constant, chance, interval bounds): no arrow, never bold
 NO_DIRECTION = re.compile(r"(^|_)C$|^chance$|_ci_(low|high)$")
+log = logging.getLogger(__name__)
 
 
 def direction(metric: str) -> str:
@@ -81,3 +92,60 @@ def metric_label(metric: str, arrow: bool = True) -> str:
     text = ("val " + text) if split == "val" else text
     sign = direction(metric) if arrow else ""
     return f"{text} {sign}" if sign else text
+
+
+def select_columns(available: Sequence[str], entries: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The columns a paper table shows: ``(metric columns, cost columns)`` named by ``entries``, in their order.
+
+    An entry is a metric key (``test/clean/zeroshot_acc``), a regular expression matched against the whole of
+    each key in ``available`` (``test/clean/fewshot\\d+_acc``; the keys it matches keep their order in
+    ``available``), or a cost field of :data:`COST_HEADS` (``fit_seconds``). An entry matching no key of these
+    records is logged (a warning) and shows nothing.
+
+    Examples:
+        >>> keys = ["test/clean/acc", "test/clean/fewshot1_acc", "test/clean/fewshot4_acc", "test/noise/acc",
+        ...         "val/acc"]
+        >>> select_columns(keys, ["val/acc", r"test/clean/fewshot\\d+_acc", "fit_seconds", "test/clean/acc"])
+        (['val/acc', 'test/clean/fewshot1_acc', 'test/clean/fewshot4_acc', 'test/clean/acc'], ['fit_seconds'])
+    """
+    if isinstance(entries, str):
+        raise TypeError(f"table columns {entries!r}: give a list of metric keys or patterns, e.g. "
+                        "[test/clean/acc, 'test/clean/fewshot\\d+_acc', fit_seconds]")
+    metrics: list[str] = []
+    costs: list[str] = []
+    for entry in map(str, entries):
+        if entry in COST_HEADS:
+            costs += [entry] if entry not in costs else []
+            continue
+        try:
+            pattern = re.compile(entry)
+        except re.error as err:
+            raise ValueError(f"table column {entry!r} is neither a metric key nor a regular expression ({err}); "
+                             "escape its special characters, e.g. '\\(' for a parenthesis") from None
+        hits = [k for k in available if k == entry or pattern.fullmatch(k)]
+        if not hits:
+            log.warning("table column %r matches no metric of these records", entry)
+        metrics += [k for k in hits if k not in metrics]
+    return metrics, costs
+
+
+def record_columns(records: Iterable[Mapping[str, Any]]) -> list[str] | None:
+    """The ``table.columns`` of the records' configs (the table experiment's list; the lists of several
+    experiments joined in first-seen order); ``None`` when no record names any.
+
+    Examples:
+        >>> record_columns([{"config": {"table": {"columns": ["test/clean/acc", "fit_seconds"]}}},
+        ...                 {"config": {"seed": 1}}, {"config": {"table": {"columns": ["val/acc", "fit_seconds"]}}}])
+        ['test/clean/acc', 'fit_seconds', 'val/acc']
+        >>> record_columns([{"metrics": {}}]) is None
+        True
+    """
+    named: dict[str, None] = {}
+    found = False
+    for rec in records:
+        table = (rec.get("config") or {}).get("table")
+        columns = table.get("columns") if isinstance(table, Mapping) else None
+        if columns is not None:
+            found = True
+            named.update(dict.fromkeys(map(str, columns)))
+    return list(named) if found else None

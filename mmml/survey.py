@@ -6,7 +6,8 @@ longest tables first; shows progress per sweep and per job (read from the jobs' 
 :mod:`mmml.results`), builds each table with :mod:`mmml.tables`
 as soon as its sweeps are done, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
 family -> method -> paper -> config -> headline metric), then the tables with their plots, each
-headed by the exact command that reproduces it and what a seed varies, then the survey's claims computed
+headed by the exact command that reproduces it and what a seed varies (each table with the columns its
+experiment names in ``table.columns``, :func:`table_columns`), then the survey's claims computed
 from every record with paired tests (:mod:`mmml.claims`), then the provenance (command, git revision,
 package versions, device). A failed job is reported, not fatal.
 """
@@ -65,10 +66,21 @@ def _configs() -> Path:
     return Path(find_spec("mmml.experiments").origin).parent
 
 
+def _experiment_node(experiment: str, key: str):
+    """The node ``key`` of a table experiment's yaml, as plain Python (``None`` where it has none)."""
+    node = OmegaConf.select(OmegaConf.load(_configs() / "experiment" / f"{experiment}.yaml"), key, default=None)
+    return OmegaConf.to_container(node) if node is not None else None
+
+
 def _sweeper(experiment: str) -> dict:
-    path = _configs() / "experiment" / f"{experiment}.yaml"
-    node = OmegaConf.select(OmegaConf.load(path), "hydra.sweeper", default=None)
-    return OmegaConf.to_container(node) if node is not None else {}
+    return _experiment_node(experiment, "hydra.sweeper") or {}
+
+
+def table_columns(experiment: str) -> list[str] | None:
+    """The ``table.columns`` of a table experiment: the columns its paper table shows
+    (:func:`mmml.columns.select_columns`); ``None`` where it names none (every column)."""
+    columns = _experiment_node(experiment, "table.columns")
+    return [str(c) for c in columns] if columns is not None else None
 
 
 def sweep_params(experiment: str) -> dict[str, str]:
@@ -278,7 +290,7 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
             left[exp] -= 1
             last = left[exp] == 0
         if last and find_records([out / "runs" / exp]):  # the table's last sweep: build it now
-            build_table([out / "runs" / exp], out / exp, title=exp)
+            build_table([out / "runs" / exp], out / exp, title=exp, columns=table_columns(exp))
         return exp
 
     start = time.perf_counter()

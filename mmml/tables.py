@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from mmml.columns import NAMES, direction, metric_label  # noqa: F401  (re-exported)
+from mmml.columns import COST_HEADS, NAMES, direction, metric_label, record_columns, select_columns  # noqa: F401
 from mmml.figures import paper_figures, save_figure
 from mmml.io import atomic_write
 from mmml.reports import report_module
@@ -41,7 +41,9 @@ KEY = ("challenge", "family", "method", "dataset", "protocol", "setting")
 #: the overrides that choose a split protocol: the ``protocol`` column names it (with the speakers it resolved
 #: to), so they are left out of the row's setting
 PROTOCOL_KEYS = re.compile(r"(^|,)data\.(split|test_speakers|val_speakers)=(\[[^\]]*\]|[^,]*)")
-COSTS = ("n_params", "fit_seconds", "test_seconds", "peak_memory_mb")
+COSTS = tuple(COST_HEADS)
+#: the cost columns of the Markdown table when no column list is given (LaTeX: none)
+DEFAULT_COSTS = ("n_params", "fit_seconds")
 
 
 @dataclass
@@ -115,6 +117,26 @@ def protocol_label(record: dict[str, Any]) -> str:
     return f"{split} (speakers shared)" if proto.get("speakers_overlap") else split
 
 
+def tag_protocols(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records, each held-out-speaker one (``speakers``, ``logo``) with its data set renamed
+    ``<dataset>@<split>-<test speakers>`` (copies; the others as they are), so that code grouping by data set
+    (the challenge reports, :mod:`mmml.claims`) keeps an FSDD data set's protocols apart.
+
+    Examples:
+        >>> proto = {"split": "speakers", "test_speakers": ["theo"], "speakers_overlap": False}
+        >>> [r["dataset"] for r in tag_protocols([{"dataset": "fsdd", "protocol": proto}, {"dataset": "fsdd"}])]
+        ['fsdd@speakers-theo', 'fsdd']
+    """
+    out = []
+    for rec in records:
+        proto = rec.get("protocol")
+        if isinstance(proto, dict) and proto.get("speakers_overlap") is False and rec.get("dataset"):
+            held = "+".join(map(str, proto.get("test_speakers") or []))
+            rec = {**rec, "dataset": f"{rec['dataset']}@{proto.get('split')}" + (f"-{held}" if held else "")}
+        out.append(rec)
+    return out
+
+
 def row_key(record: dict[str, Any]) -> tuple[str, ...]:
     """A record's row (:data:`KEY`): its protocol from :func:`protocol_label`, and its setting without the
     protocol's overrides where the record names its protocol."""
@@ -136,7 +158,8 @@ def short_metric(name: str) -> str:
 
 
 def aggregate(records: Sequence[dict[str, Any]]) -> list[Row]:
-    """Group records into rows, in challenge/family/method/dataset/protocol/setting order."""
+    """Group records into rows, in challenge/family/method/dataset/protocol/setting order; a record's
+    ``best_val`` (the validation figure of its tested epoch) becomes the metric ``val/<name>``."""
     rows: dict[tuple, Row] = {}
     for rec in records:
         if rec.get("status") == "skipped":  # listed apart by to_markdown, not a row
@@ -148,9 +171,14 @@ def aggregate(records: Sequence[dict[str, Any]]) -> list[Row]:
             continue
         seed = _seed_key(rec.get("seed")) if rec.get("seed") is not None else ("record", len(row.seeds))
         row.seeds.append(seed)
-        for k, v in (rec.get("metrics") or {}).items():
+        metrics = rec.get("metrics") or {}
+        for k, v in metrics.items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 row.per_seed[k][seed].append(float(v))
+        best = rec.get("best_val")  # the monitored validation value of the tested epoch, a column ``val/<name>``
+        if isinstance(best, dict) and str(best.get("name", "")).startswith("val/") and best["name"] not in metrics \
+                and isinstance(best.get("value"), (int, float)) and math.isfinite(best["value"]):
+            row.per_seed[best["name"]][seed].append(float(best["value"]))
         for k in COSTS:
             if isinstance(rec.get(k), (int, float)):
                 row.costs[k].append(float(rec[k]))
@@ -243,9 +271,10 @@ def legend(columns: Sequence[str]) -> str:
 
 
 def to_markdown(rows: Sequence[Row], columns: Sequence[str], title: str = "", digits: int = 3,
-                bold: set[tuple[int, str]] | None = None) -> str:
+                bold: set[tuple[int, str]] | None = None, costs: Sequence[str] = DEFAULT_COSTS) -> str:
+    """The Markdown table: the rows' names and seeds, each metric of ``columns``, then each cost of ``costs``."""
     head = ["challenge", "family", "method", "dataset", "protocol", "setting", "seeds", *map(metric_label, columns),
-            "params", "fit s"]
+            *(COST_HEADS[c] for c in costs)]
     bold = best_cells(rows, columns) if bold is None else bold
     lines = [f"## {title}", ""] if title else []
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -256,11 +285,11 @@ def to_markdown(rows: Sequence[Row], columns: Sequence[str], title: str = "", di
         previous = r.key
         cells = [*shown, r.key[3], r.key[4] or "–", r.key[5] or "–", r.seeds_cell]
         if r.status == "failed":
-            cells += ["failed"] * len(columns) + ["–", "–"]
+            cells += ["failed"] * len(columns) + ["–"] * len(costs)
         else:
             vals = [fmt(*r.stat(c), digits=digits) for c in columns]
             cells += [_bold_md(v) if (i, c) in bold else v for v, c in zip(vals, columns, strict=True)]
-            cells += [_cost(r, "n_params"), _cost(r, "fit_seconds")]
+            cells += [_cost(r, c) for c in costs]
         lines.append("| " + " | ".join(cells) + " |")
     if columns:
         lines += ["", "Mean ± std over distinct seeds. ↑ higher is better, ↓ lower. **Bold**: the best of each data "
@@ -301,8 +330,9 @@ def tex_label(title: str) -> str:
 
 
 def to_latex(rows: Sequence[Row], columns: Sequence[str], digits: int = 3, caption: str = "", label: str = "",
-             bold: set[tuple[int, str]] | None = None) -> str:
-    """A ``table`` float (booktabs) with caption and label; the best values bold as in :func:`best_cells`."""
+             bold: set[tuple[int, str]] | None = None, costs: Sequence[str] = ()) -> str:
+    """A ``table`` float (booktabs) with caption and label, a column per metric of ``columns`` and per cost of
+    ``costs``; the best values bold as in :func:`best_cells`."""
     bold = best_cells(rows, columns) if bold is None else bold
     n_seeds = sorted({r.n_seeds for r in rows if r.status != "failed"})
     seeds = "--".join(map(str, (n_seeds[0], n_seeds[-1]) if len(n_seeds) > 1 else n_seeds)) or "0"
@@ -310,15 +340,17 @@ def to_latex(rows: Sequence[Row], columns: Sequence[str], digits: int = 3, capti
                                                  "better, $\\downarrow$ lower; bold: best per data set and those "
                                                  "not significantly different from it (paired $t$-test over "
                                                  "seeds, $p \\geq 0.05$).")
-    head = ["family", "method", "dataset", "protocol", "setting", "seeds", *map(metric_label, columns)]
+    head = ["family", "method", "dataset", "protocol", "setting", "seeds", *map(metric_label, columns),
+            *(COST_HEADS[c] for c in costs)]
     lines = [r"\begin{table}[t]", r"\centering", r"\caption{" + caption + "}", r"\label{" + (label or "tab:mmml") + "}",
-             r"\begin{tabular}{" + "l" * 6 + "c" * len(columns) + "}", r"\toprule",
+             r"\begin{tabular}{" + "l" * 6 + "c" * (len(columns) + len(costs)) + "}", r"\toprule",
              " & ".join(_tex(h) for h in head) + r" \\", r"\midrule"]
     for i, r in enumerate(rows):
         cells = [_tex(x) for x in [r.key[1], r.key[2], r.key[3], r.key[4] or "–", r.key[5] or "–", r.seeds_cell]]
         for c in columns:
             v = "failed" if r.status == "failed" else fmt(*r.stat(c), digits=digits)
             cells.append(r"\textbf{" + _tex(v) + "}" if (i, c) in bold and v not in ("–", "failed") else _tex(v))
+        cells += [_tex("–" if r.status == "failed" else _cost(r, c)) for c in costs]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
@@ -364,8 +396,10 @@ def headline_metric(challenge: str, family: str, available: Sequence[str]) -> st
 
 def challenge_extras(records: Sequence[dict[str, Any]], out: Path,
                      owners: list[str] | None = None) -> tuple[list[Path], list[str]]:
-    """Plots and notes from each challenge's registered report module (:mod:`mmml.reports`); ``owners``, if
-    given, receives the challenge of each note."""
+    """Plots and notes from each challenge's registered report module (:mod:`mmml.reports`), each held-out-speaker
+    protocol as a data set of its own (:func:`tag_protocols`); ``owners``, if given, receives the challenge of
+    each note."""
+    records = tag_protocols(records)
     plots, notes = [], []
     for challenge in sorted({r.get("challenge") for r in records if r.get("challenge")}):
         module = report_module(challenge)
@@ -444,10 +478,17 @@ def export_notes_tables(notes: Sequence[str], out: Path, challenges: Sequence[st
 
 
 def build_table(folders: Sequence[str | Path], out: str | Path, metrics: str | None = None,
-                title: str = "", digits: int = 3, caption: str = "", label: str = "") -> dict[str, Path]:
+                title: str = "", digits: int = 3, caption: str = "", label: str = "",
+                columns: Sequence[str] | None = None) -> dict[str, Path]:
     """Read every record under ``folders`` and write ``table.{md,csv,tex}`` and ``table.{png,pdf,svg}`` into
     ``out``, and each challenge report's own tables as ``<challenge>_table<k>.{csv,tex}``; ``digits`` after the
-    decimal point; ``caption`` and ``label`` of the LaTeX table (default: the title, and ``tab:<title>``)."""
+    decimal point; ``caption`` and ``label`` of the LaTeX table (default: the title, and ``tab:<title>``).
+
+    ``metrics`` (a regex) keeps the metrics whose key it matches, in every file. ``columns`` names the columns
+    of the paper table (Markdown, LaTeX, plot; :func:`mmml.columns.select_columns`: metric keys, regexes over
+    them, costs), while ``table.csv`` keeps every metric; ``None`` reads the table experiment's
+    ``table.columns`` from the records' configs (:func:`mmml.columns.record_columns`), an empty list shows every
+    column."""
     if int(digits) < 0:
         raise ValueError(f"digits={digits}; give the number of decimals to show, e.g. 3")
     out = Path(out)
@@ -455,21 +496,27 @@ def build_table(folders: Sequence[str | Path], out: str | Path, metrics: str | N
     if not records:
         raise FileNotFoundError(f"no result.json under {list(map(str, folders))}; run mmml-run -m ... first")
     rows = aggregate(records)
-    columns = metric_columns(rows, metrics)
+    every = metric_columns(rows, metrics)
+    entries = record_columns(records) if columns is None else list(columns)
+    columns, costs = select_columns(every, entries) if entries else (every, None)
     headline = columns[0] if columns else None
     owners: list[str] = []
     with paper_figures():
         extra_plots, notes = challenge_extras(records, out, owners)
     bold = best_cells(rows, columns)
-    md = to_markdown(rows, columns, title, digits, bold) + skipped_note(records)
+    md = to_markdown(rows, columns, title, digits, bold, DEFAULT_COSTS if costs is None else costs)
+    if costs is not None:
+        md += (f"\nPaper columns: {len(columns)} of {len(every)} metrics (the table experiment's `table.columns`, or "
+               "mmml-table --columns); table.csv has every one.\n")
+    md += skipped_note(records)
     paths = {"png": plot(rows, headline, out / "table.png", title)}
     paths["pdf"], paths["svg"] = out / "table.pdf", out / "table.svg"
     if extra_plots or notes:
         md += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in extra_plots) + "\n"
         md += "\n" + "\n\n".join(notes) + "\n" if notes else ""
     paths["md"] = atomic_write(out / "table.md", lambda f: f.write(md))
-    paths["csv"] = atomic_write(out / "table.csv", lambda f: f.write(to_csv(rows, columns)))
-    tex = to_latex(rows, columns, digits, caption or title, label or tex_label(title or "mmml"), bold)
+    paths["csv"] = atomic_write(out / "table.csv", lambda f: f.write(to_csv(rows, every)))
+    tex = to_latex(rows, columns, digits, caption or title, label or tex_label(title or "mmml"), bold, costs or ())
     paths["tex"] = atomic_write(out / "table.tex", lambda f: f.write(tex))
     paths.update(export_notes_tables(notes, out, owners))
     for i, p in enumerate(extra_plots):
@@ -483,6 +530,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("folders", nargs="+", help="sweep or run folders holding result.json files")
     parser.add_argument("--out", required=True, help="folder for table.md/.csv/.tex and table.png/.pdf/.svg")
     parser.add_argument("--metrics", default=None, help="regex selecting metric columns (default: all)")
+    parser.add_argument("--columns", action="append", default=None, metavar="ENTRY",
+                        help="a column of the paper table (table.md/.tex/.png): a metric key, a regex matching "
+                             "whole keys, or a cost (n_params, fit_seconds, ...); repeat for more, in order; 'all' "
+                             "for every column (default: the table experiment's table.columns, read from the "
+                             "records; table.csv keeps every metric)")
     parser.add_argument("--title", default="", help="heading of the Markdown table")
     parser.add_argument("--digits", type=int, default=3, help="decimals shown in the Markdown and LaTeX tables")
     parser.add_argument("--caption", default="", help="caption of the LaTeX table (default: the title)")
@@ -491,9 +543,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.digits < 0:
         parser.error(f"--digits {args.digits}: give the number of decimals to show, e.g. --digits 3")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    columns = [] if args.columns and "all" in args.columns else args.columns
     try:
-        paths = build_table(args.folders, args.out, args.metrics, args.title, args.digits, args.caption, args.label)
-    except FileNotFoundError as err:
+        paths = build_table(args.folders, args.out, args.metrics, args.title, args.digits, args.caption, args.label,
+                            columns)
+    except (FileNotFoundError, ValueError) as err:
         parser.exit(2, f"mmml-table: {err}\n")
     print("\n".join(f"wrote {p}" for p in paths.values()))
 
