@@ -253,6 +253,10 @@ def test_official_and_speakers_rows_stay_apart(tmp_path):
     assert "speaker-independent" in md and "speaker-dependent" in md
     csv = (tmp_path / "t" / "table.csv").read_text().splitlines()
     assert sum(",avdigits_fsdd," in line for line in csv) == 2
+    # the fusion report (grouping by data set) gets the speakers protocol as a data set of its own
+    notes = md.split("### Fusion", 1)[1]
+    assert "| early | avdigits_fsdd | 0.960 ± 0.010 |" in notes
+    assert f"| early | avdigits_fsdd@speakers-theo | {np.mean(accs['speakers']):.3f} ± " in notes
     # another setting survives beside the protocol's overrides; a record without a protocol keeps its setting
     rec = {"method": "early", "setting": "data.split=speakers,data.test_speakers=[theo,george],model.net.p=0.1",
            "protocol": protocols["speakers"]}
