@@ -37,7 +37,7 @@ from mmml.io import atomic_write
 from mmml.results import RECORD, find_records, git_revision, package_versions, read_record
 from mmml.runner import available
 from mmml.sweeps import expand
-from mmml.tables import aggregate, build_table, headline_metric, metric_columns, short_metric
+from mmml.tables import aggregate, build_table, headline_metric, metric_columns, short_metric, tag_protocols
 
 log = logging.getLogger("mmml.survey")
 CHALLENGE_ORDER = ("representation", "translation", "alignment", "fusion", "colearning")
@@ -175,7 +175,9 @@ SEED_VARIES = ("a seed sets the model's initialisation, the batch order, the val
 
 def seed_note(records: Sequence[dict]) -> str:
     """What a seed varies in one table: :data:`SEED_VARIES`, and per data set whether its test split is
-    redrawn per seed, from the records' ``protocol`` (:mod:`mmml.runner`)."""
+    redrawn per seed and, for FSDD's split protocols, whether the score is speaker-dependent (``official``:
+    every speaker in train and test) or speaker-independent (``speakers``, ``logo``), from the records'
+    ``protocol`` (:mod:`mmml.runner`, :mod:`mmml.data.protocols`)."""
     seeds = sorted({r.get("seed") for r in records if r.get("status") == "ok"}, key=str)
     per_data: dict[str, set[str]] = {}
     for r in records:
@@ -189,7 +191,10 @@ def seed_note(records: Sequence[dict]) -> str:
         else:
             test = proto.get("test")
             test = ", ".join(map(str, test)) if isinstance(test, (list, tuple)) else test
-            text = f"the same test split for every seed ({proto.get('split')}" + (f": {test})" if test else ")")
+            overlap = proto.get("speakers_overlap")
+            speakers = "" if overlap is None else "; speaker-dependent" if overlap else "; speaker-independent"
+            text = f"the same test split for every seed ({proto.get('split')}" + (f": {test}" if test else "") + \
+                speakers + ")"
         per_data.setdefault(str(r["dataset"]), set()).add(text)
     where = "; ".join(f"{d}: {' / '.join(sorted(t))}" for d, t in sorted(per_data.items()))
     return (f"Seeds: {len(seeds)} ({', '.join(map(str, seeds))}); {SEED_VARIES}." +
@@ -260,7 +265,7 @@ def write_report(out: Path, experiments: Sequence[str], commands: dict[str, list
         f"Five challenges of Baltrusaitis, Ahuja & Morency (2017), {len(experiments)} tables, in {total:.0f} s wall "
         f"({time.strftime('%Y-%m-%d %H:%M')}); each table below names the command that reproduces it.",
         "", "## Overview: the taxonomy as code", "", *overview, "", *sections,
-        claims_markdown(evaluate_claims(every)), *provenance(every, command)])
+        claims_markdown(evaluate_claims(tag_protocols(every))), *provenance(every, command)])  # protocols apart
     return atomic_write(out / "report.md", lambda f: f.write(text))
 
 

@@ -181,3 +181,34 @@ def test_report_has_claims_provenance_and_what_a_seed_varies(tmp_path):
     prov = text[text.index("## Provenance"):]
     assert "Command: `mmml-survey --out r`" in prov and "`abc123`" in prov and "cpu (test)" in prov
     assert "scipy " in prov and "Git revision of the report" in prov
+
+
+
+def test_report_keeps_official_and_speakers_apart_in_the_seed_note_and_the_claims(tmp_path):
+    """Issue 14: a table with an FSDD data set under both protocols says which score is speaker-dependent, and
+    the claims test each protocol on its own (not 'two ok records with seed 0' from the two protocols)."""
+    from mmml.data.protocols import SpeakerProtocol
+    from mmml.survey import write_report
+    from mmml.tables import build_table
+
+    speakers = ["george", "jackson", "nicolas", "theo", "yweweler"]
+    out = tmp_path / "r"
+    for split, base in (("official", 0.95), ("speakers", 0.55)):
+        protocol = {"data_set": "avdigits_fsdd", **SpeakerProtocol(split, ["theo"]).describe(speakers)}
+        for seed in range(3):
+            for method, family, gain in (("early", "model_agnostic", 0.02), ("only_audio", "unimodal", 0.0)):
+                write_record(out / "runs" / "fusion_table" / f"{split}{method}{seed}", {
+                    "challenge": "fusion", "family": family, "method": method, "dataset": "avdigits_fsdd",
+                    "seed": seed, "setting": "", "status": "ok", "protocol": protocol,
+                    "metrics": {"test/clean/acc": base + gain + 0.01 * seed}})
+    build_table([out / "runs" / "fusion_table"], out / "fusion_table")
+    text = write_report(out, ["fusion_table"], {"fusion_table": []}, {"fusion_table": 1.0}, {"fusion_table": 0},
+                        command="mmml-survey --out r").read_text()
+    assert ("avdigits_fsdd: the same test split for every seed (official: recording index 0-4; speaker-dependent) / "
+            "the same test split for every seed (speakers: every recording of theo; speaker-independent)") in text
+    claims = text[text.index("## Claims"):]
+    assert "| Fusion beats the best single modality | avdigits_fsdd | fused early vs single only_audio (" in claims
+    assert "| avdigits_fsdd@speakers-theo | fused early vs single only_audio (" in claims
+    assert "two ok records" not in claims
+    table = (out / "fusion_table" / "table.md").read_text()
+    assert "| official (speakers shared) |" in table and "| speakers (test theo; val yweweler) |" in table
