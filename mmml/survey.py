@@ -1,8 +1,8 @@
 """``mmml-survey``: every challenge's comparison table, run and written into one report.
 
-Runs each ``experiments/experiment/*_table.yaml`` as Hydra multiruns, one per seed the table sweeps (one
-process each, so start-up costs are paid once per sweep, and a long table can use several cores), the
-longest tables first; shows progress per sweep and per job (read from the jobs' ``result.json`` records,
+Runs each ``experiments/experiment/*_table.yaml`` as Hydra multiruns, as many as ``--jobs`` (the table's
+seeds dealt round-robin; one process each, so start-up costs are paid once per sweep, and a long table uses
+every core), the longest tables first; shows progress per sweep and per job (read from the jobs' ``result.json`` records,
 :mod:`mmml.results`), builds each table with :mod:`mmml.tables`
 as soon as its sweeps are done, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
 family -> method -> paper -> config -> headline metric), then the tables with their plots, each
@@ -135,13 +135,16 @@ def table_command(experiment: str, sweep_dir: Path, overrides: Sequence[str]) ->
     return [*runner, "-m", f"experiment={experiment}", f"hydra.sweep.dir={sweep_dir}", *overrides]
 
 
-def table_parts(experiment: str, overrides: Sequence[str]) -> list[list[str]]:
-    """The table's sweep cut into one part per seed it sweeps (the extra override of each part); one part
-    when the command line fixes ``seed`` or the table does not sweep it."""
-    seeds = sweep_params(experiment).get("seed")
+def table_parts(experiment: str, overrides: Sequence[str], parts: int | None = None) -> list[list[str]]:
+    """The table's sweep cut into ``parts`` sweeps (default: one per seed it sweeps), each the extra override
+    of one sweep: its seeds, dealt round-robin (``seed=0,2,4`` and ``seed=1,3`` for 2 parts of 5 seeds); one
+    part when the command line fixes ``seed`` or the table does not sweep it. Fewer parts start fewer
+    processes (about 6 s of imports each); more let a long table use more cores."""
+    seeds = [s.strip() for s in (sweep_params(experiment).get("seed") or "").split(",") if s.strip()]
     if not seeds or any(o.partition("=")[0].lstrip("+") == "seed" for o in overrides):
         return [[]]
-    return [[f"seed={s.strip()}"] for s in seeds.split(",")]
+    n = len(seeds) if parts is None else max(1, min(int(parts), len(seeds)))
+    return [[f"seed={','.join(seeds[i::n])}"] for i in range(n)]
 
 
 def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], position: int = 0) -> tuple[int, float]:
@@ -167,6 +170,9 @@ def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], positi
 
 
 QUICK = ("seed=0", "trainer.max_epochs=3", "+quick=true")
+#: what ``--quick`` also cuts in one table: the translation judge (the recogniser that scores generated speech)
+#: trains 10 epochs instead of 60 (a first look: its transcripts, and so the synthesis rows, are rougher)
+QUICK_TABLE = {t: ("++model.task.judge_epochs=10",) for t in ("translation_table", "translation_table_fsdd")}
 #: what a seed varies, whatever the data set (the split protocol of each data set is read from its records)
 SEED_VARIES = ("a seed sets the model's initialisation, the batch order, the validation draw and, where a row "
                "uses fewer labels, the labelled subset; every method of the table gets the same split for the "
@@ -275,8 +281,10 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
     out = Path(out).resolve()
     experiments = table_experiments(tables)
     extra = [*(QUICK if quick else ()), *(["skip_missing_data=true"] if data == "embedded" else []), *overrides]
-    commands = {exp: [*data_override(exp, data), *extra] for exp in experiments}
-    parts = {exp: table_parts(exp, commands[exp]) for exp in experiments}
+    commands = {exp: [*data_override(exp, data), *extra, *(QUICK_TABLE.get(exp, ()) if quick else ())]
+                for exp in experiments}
+    # one sweep per core and table (its seeds dealt round-robin): 12 process start-ups instead of 30 on 2 cores
+    parts = {exp: table_parts(exp, commands[exp], parts=jobs) for exp in experiments}
     rank = {c: i for i, c in enumerate(LONGEST_FIRST)}
     units = sorted(((exp, part) for exp in experiments for part in parts[exp]),
                    key=lambda u: rank.get(u[0].removesuffix("_table"), -1))
@@ -287,7 +295,7 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
 
     def one(item):
         position, (exp, part) = item
-        sweep = out / "runs" / exp / (part[0].replace("=", "") if part else "all")
+        sweep = out / "runs" / exp / (part[0].replace("=", "").replace(",", "-") if part else "all")
         code, seconds = run_table(exp, sweep, [*commands[exp], *part], position)
         with lock:
             timings[exp] += seconds

@@ -93,10 +93,19 @@ def test_a_table_is_cut_into_one_sweep_per_seed():
     assert sum(count_jobs("translation_table", p) for p in parts) == count_jobs("translation_table", [])
 
 
+def test_a_table_is_cut_into_one_sweep_per_core_with_its_seeds_dealt_round_robin():
+    assert table_parts("fusion_table", [], parts=2) == [["seed=0,2,4"], ["seed=1,3"]]
+    assert table_parts("fusion_table", [], parts=9) == [[f"seed={s}"] for s in range(5)]  # at most one per seed
+    assert table_parts("fusion_table", [], parts=1) == [["seed=0,1,2,3,4"]]
+    parts = table_parts("translation_table", [], parts=2)
+    assert sum(count_jobs("translation_table", p) for p in parts) == count_jobs("translation_table", [])
+
+
 def test_the_survey_tables_sweep_at_least_five_seeds():
     for table in ("fusion", "representation", "colearning", "translation", "translation_table_fsdd"):
         experiment = table if table.endswith("_fsdd") else f"{table}_table"
-        assert len(table_parts(experiment, [])) >= 5, experiment
+        seeds = {s for (part,) in table_parts(experiment, []) for s in part.removeprefix("seed=").split(",")}
+        assert len(seeds) >= 5, experiment
 
 
 def test_table_command_without_console_scripts_runs_the_module(tmp_path, monkeypatch):
@@ -183,7 +192,6 @@ def test_report_has_claims_provenance_and_what_a_seed_varies(tmp_path):
     assert "scipy " in prov and "Git revision of the report" in prov
 
 
-
 def test_report_keeps_official_and_speakers_apart_in_the_seed_note_and_the_claims(tmp_path):
     """Issue 14: a table with an FSDD data set under both protocols says which score is speaker-dependent, and
     the claims test each protocol on its own (not 'two ok records with seed 0' from the two protocols)."""
@@ -212,3 +220,16 @@ def test_report_keeps_official_and_speakers_apart_in_the_seed_note_and_the_claim
     assert "two ok records" not in claims
     table = (out / "fusion_table" / "table.md").read_text()
     assert "| official (speakers shared) |" in table and "| speakers (test theo; val yweweler) |" in table
+
+
+def test_quick_judge_override_composes_for_every_model_of_its_tables():
+    """--quick's per-table overrides (QUICK_TABLE) are valid for every row of the tables they go to."""
+    from hydra import compose, initialize_config_module
+    from mmml.survey import QUICK_TABLE, sweep_params
+
+    assert set(QUICK_TABLE) <= set(table_experiments()) | {"translation_table_fsdd"}
+    with initialize_config_module("mmml.experiments", version_base=None):
+        for table, extra in QUICK_TABLE.items():
+            for model in sweep_params(table)["model"].split(","):
+                cfg = compose("config", overrides=[f"experiment={table}", f"model={model.strip()}", *extra])
+                assert cfg.model.task.judge_epochs == 10, (table, model)
