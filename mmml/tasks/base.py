@@ -21,26 +21,23 @@ every ``val_interval`` epochs and at the last one; a method trained without grad
 once, after fitting. The weights tested are those of the best validation epoch by ``monitor`` (the
 challenge's headline metric by default, :meth:`MMMLTask.default_monitor`): a CPU copy of the state dict is
 kept whenever the monitored value improves and loaded when testing starts; :attr:`MMMLTask.best_val` holds
-``{"name", "value", "epoch"}`` (``epoch`` ``None`` for a method fitted once). Selecting on a validation
-split, never on test, is the protocol of e.g. Hastie, Tibshirani & Friedman, *Elements of Statistical
-Learning* (2009), Sec. 7.2; keeping the best epoch is early stopping's model selection (Prechelt 1998).
+``{"name", "value", "epoch"}`` (``epoch`` ``None`` for a method fitted once); the selection itself is
+:mod:`mmml.tasks.selection` (Hastie, Tibshirani & Friedman 2009, Sec. 7.2; Prechelt 1998).
 
 Under DDP each rank sees a padded shard of every split (:class:`mmml.data.loader.TensorBatches`); every
 batch carries its examples' ``index`` in the split, and :meth:`MMMLTask._gathered` all-gathers what was
-collected, drops the padding duplicates and restores split order, so validation and test metrics (all
-computed from gathered outputs, the torchmetrics collections included) equal those of one process. The
-``train/`` metrics are per-batch torchmetrics, synced across ranks by torchmetrics, and count the training
-shards' few padding duplicates: they describe training, they select and report nothing. Rank 0's buffers
-(BatchNorm statistics) are given to every rank before evaluating, as DDP does before each training step.
+collected, drops the padding duplicates and restores split order (:mod:`mmml.tasks.gather`), so validation
+and test metrics (all computed from gathered outputs, the torchmetrics collections included) equal those of
+one process. The ``train/`` metrics are per-batch torchmetrics, synced across ranks by torchmetrics, and count
+the training shards' few padding duplicates: they describe training, they select and report nothing. Rank 0's
+buffers (BatchNorm statistics) are given to every rank before evaluating, as DDP does before each training step.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import random
-from collections import defaultdict
 from functools import partial
 from typing import Any
 
@@ -50,27 +47,14 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
-from mmml.data.contract import INDEX, batch_size
+from mmml.data.contract import batch_size
 from mmml.tasks.contract import check_method
+from mmml.tasks.gather import SplitOutputs, without_index
+from mmml.tasks.selection import LOWER_IS_BETTER, VAL, BestEpoch, check_selection, metric_mode, monitored
 
 log = logging.getLogger(__name__)
 
-#: the last part of a metric name (after ``/`` and ``_``) that makes it an error: lower is better
-LOWER_IS_BETTER = ("loss", "wer", "cer", "mae", "mae_ms", "medr", "mel_dtw", "ms_per_pair", "truncated", "rmse",
-                   "mse")
-#: the condition name under which the validation split is evaluated
-VAL = "val"
-
-
-def metric_mode(name: str) -> str:
-    """``"min"`` for an error (``loss``, ``wer``, ``boundary_mae_ms``, ``..._medr``...), ``"max"`` otherwise.
-
-    Examples:
-        >>> metric_mode("val/boundary_mae_ms"), metric_mode("val/image2audio_R@1"), metric_mode("val/wer")
-        ('min', 'max', 'min')
-    """
-    last = name.rsplit("/", 1)[-1]
-    return "min" if any(last == k or last.endswith("_" + k) for k in LOWER_IS_BETTER) else "max"
+__all__ = ["LOWER_IS_BETTER", "VAL", "MMMLTask", "NonFiniteLossError", "metric_mode", "rng_state", "set_rng_state"]
 
 
 def rng_state() -> dict[str, Any]:
@@ -128,13 +112,9 @@ class MMMLTask(pl.LightningModule):
                  optimizer: partial | None = None, monitor: str | None = None, mode: str | None = None,
                  select_best: bool = True, val_interval: int = 1) -> None:
         super().__init__()
-        if mode not in (None, "min", "max"):
-            raise ValueError(f"model.task.mode={mode!r}; use 'min' (errors) or 'max' (scores), or null to infer it")
+        check_selection(monitor, mode)
         if int(val_interval) <= 0:
             raise ValueError(f"model.task.val_interval={val_interval}; use a positive number of epochs")
-        if monitor is not None and not str(monitor).startswith(f"{VAL}/"):
-            raise ValueError(f"model.task.monitor={monitor!r}; name a validation metric, e.g. 'val/acc' "
-                             "(tested weights are chosen on validation, never on test)")
         self.save_hyperparameters(ignore=["net", "optimizer"])
         self.training_mode = check_method(net, type(self).__name__, self.method_needs, self.method_learns,
                                           self.task_loss)
@@ -147,17 +127,13 @@ class MMMLTask(pl.LightningModule):
         self._template = template
         self.test_metrics = nn.ModuleDict()
         self.test_results: dict[str, float] = {}
-        self._collected: dict[str, dict[str, list[Tensor]]] = {}
-        self._collected_index: dict[str, dict[str, list[Tensor | None]]] = {}
+        self._split_outputs = SplitOutputs()  # what collect() keeps, per condition
         self._index: Tensor | None = None  # the current batch's positions in its split
         self._monitor, self._mode = monitor, mode
         self.select_best, self.val_interval = bool(select_best), int(val_interval)
-        #: ``{"name", "value", "epoch"}`` of the best validation epoch (``None`` before validation)
-        self.best_val: dict[str, Any] | None = None
+        self._best_epoch = BestEpoch()
         #: the whole-split validation metrics of the last validation (``val/<metric>``)
         self.val_results: dict[str, float] = {}
-        self._best_state: dict[str, Tensor] | None = None
-        self._best_is_latest = False  # the last validation was the best: the current weights are the best
         self._validate_split = False
         self._trained_net: list[nn.Module] = []  # the trained method while a finalized copy is validated
 
@@ -202,6 +178,11 @@ class MMMLTask(pl.LightningModule):
         """``"min"`` or ``"max"``: the direction in which :attr:`monitor` improves."""
         return self._mode or metric_mode(self.monitor)
 
+    @property
+    def best_val(self) -> dict[str, Any] | None:
+        """``{"name", "value", "epoch"}`` of the best validation epoch (``None`` before validation)."""
+        return self._best_epoch.best
+
     def train_split(self) -> dict[str, Tensor]:
         """The whole train split, in split order on the task's device: what ``fit`` and ``finalize`` get."""
         dm = getattr(self.trainer, "datamodule", None)
@@ -243,53 +224,14 @@ class MMMLTask(pl.LightningModule):
         A tensor with one row per example of the batch is put back in split order (and freed of DDP
         padding) by :meth:`_gathered`; any other (a per-batch timing, say) is concatenated as it comes.
         """
-        store = self._collected.setdefault(condition, defaultdict(list))
-        where = self._collected_index.setdefault(condition, defaultdict(list))
-        index = self._index.detach().cpu() if self._index is not None else None
-        for k, v in tensors.items():
-            store[k].append(v.detach().cpu())
-            where[k].append(index)
-
-    def _gather_cat(self, t: Tensor) -> Tensor:
-        """Concatenate ``t`` of every rank along dim 0 (ranks may differ in any dimension: padded, then cut)."""
-        dev = self.trainer.strategy.root_device
-        is_bool = t.dtype == torch.bool
-        x = t.to(torch.uint8) if is_bool else t
-        shapes = self.all_gather(torch.tensor(x.shape, dtype=torch.long, device=dev)).reshape(-1, x.dim())
-        biggest = shapes.max(0).values.tolist()
-        fill = -1 if (not x.is_floating_point() and x.dtype != torch.uint8) else 0  # -1: the contract's padding
-        padded = torch.full(biggest, fill, dtype=x.dtype, device=dev)
-        padded[tuple(slice(0, n) for n in x.shape)] = x.to(dev)
-        every = self.all_gather(padded).reshape(len(shapes), *biggest)
-        out = torch.cat([every[r][: int(shapes[r][0])] for r in range(len(shapes))]).cpu()
-        return out.bool() if is_bool else out
+        self._split_outputs.add(condition, self._index, **tensors)
 
     def _gathered(self, condition: str) -> dict[str, Tensor]:
         """What :meth:`collect` kept for ``condition``, from every rank, padding dropped, in split order."""
-        store, where = self._collected.get(condition, {}), self._collected_index.get(condition, {})
         distributed = self._trainer is not None and self.trainer.world_size > 1
-        out: dict[str, Tensor] = {}
-        for k, chunks in store.items():
-            idx = where[k]
-            per_example = all(i is not None and v.dim() > 0 and len(v) == len(i) for v, i in zip(chunks, idx,
-                                                                                                  strict=True))
-            local = torch.cat(chunks)
-            index = torch.cat(idx) if per_example else None
-            if distributed:
-                dev = self.trainer.strategy.root_device
-                per_example = bool(self.all_gather(torch.tensor(int(per_example), device=dev)).min())
-                local = self._gather_cat(local)
-                index = self._gather_cat(index) if per_example else None
-                if not per_example and k == next(iter(store)):
-                    log.warning("%s: batches carry no %r, so DDP padding duplicates cannot be dropped from %r",
-                                type(self).__name__, INDEX, k)
-            if index is not None:
-                order = torch.argsort(index, stable=True)
-                first = torch.ones(len(order), dtype=torch.bool)
-                first[1:] = index[order][1:] != index[order][:-1]
-                local = local[order[first]]
-            out[k] = local
-        return out
+        return self._split_outputs.gathered(
+            condition, self.all_gather if distributed else None,
+            self.trainer.strategy.root_device if distributed else None, owner=type(self).__name__)
 
     def _sync_buffers(self) -> None:
         """Give every rank rank 0's buffers (BatchNorm running statistics...) before evaluating.
@@ -308,11 +250,7 @@ class MMMLTask(pl.LightningModule):
 
     def _batch_without_index(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Keep the batch's ``index`` for :meth:`collect` and hand the method a batch without it."""
-        if INDEX in batch:
-            batch = dict(batch)
-            self._index = batch.pop(INDEX)
-        else:
-            self._index = None
+        batch, self._index = without_index(batch)
         return batch
 
     @property
@@ -398,37 +336,17 @@ class MMMLTask(pl.LightningModule):
 
     def _select(self, epoch: int | None) -> None:
         """Keep the weights if the monitored validation value improved (or is the first)."""
-        name = self.monitor
         values = {**{k: float(v) for k, v in self.trainer.callback_metrics.items() if k.startswith(f"{VAL}/")},
                   **self.val_results}
-        if name not in values:
-            if self._monitor is not None:
-                raise ValueError(f"{type(self).__name__} monitors {name!r}, which validation did not compute; "
-                                 f"choose one of {sorted(values)} (model.task.monitor=...)")
-            fallback = f"{VAL}/loss"
-            if fallback not in values:
-                log.warning("%s: validation computed no %s (its default monitor) and no %s; the last weights are "
-                            "tested (set model.task.monitor to one of %s)", type(self).__name__, name, fallback,
-                            sorted(values))
-                return
-            name = fallback
-        value = values[name]
-        if math.isnan(value):
-            better = self.best_val is None
-        elif self.best_val is None or math.isnan(self.best_val["value"]):
-            better = True
-        else:
-            mode = self._mode or metric_mode(name)
-            better = value < self.best_val["value"] if mode == "min" else value > self.best_val["value"]
-        self._best_is_latest = better
-        if better:
-            self.best_val = {"name": name, "value": float(value), "epoch": epoch}
-            if self.select_best and epoch is not None:
-                self._best_state = {k: v.detach().to("cpu", copy=True) for k, v in self.state_dict().items()}
+        name = monitored(values, self.monitor, self._monitor is not None, owner=type(self).__name__)
+        if name is None:
+            return
+        keep = self.select_best and epoch is not None
+        self._best_epoch.update(name, values[name], epoch, self._mode or metric_mode(name),
+                                self.state_dict if keep else None)
 
     def _reset(self, condition: str) -> None:
-        self._collected.pop(condition, None)
-        self._collected_index.pop(condition, None)
+        self._split_outputs.reset(condition)
 
     def _results(self, condition: str) -> dict[str, float]:
         """``<stage>/<metric>`` of one condition, from the outputs gathered from every rank."""
@@ -448,8 +366,7 @@ class MMMLTask(pl.LightningModule):
 
     def on_test_start(self) -> None:
         """Load the best validation epoch's weights (see ``monitor``), then clear what test collects."""
-        if self.select_best and self._best_state is not None and not self._best_is_latest:
-            self.load_state_dict(self._best_state)
+        if self.select_best and self._best_epoch.restore(self):
             self._sync_buffers()
             if self.training_mode.finalize:
                 self._finalize()  # on the best epoch's weights
@@ -488,14 +405,15 @@ class MMMLTask(pl.LightningModule):
         """Keep the random state and the best validation epoch (its weights too), so a run resumed from this
         checkpoint continues as if never stopped."""
         checkpoint["mmml_rng"] = rng_state()
-        if self.best_val is not None:
-            checkpoint["mmml_best"] = {"val": copy.deepcopy(self.best_val), "state": self._best_state}
+        best = self._best_epoch.checkpoint()
+        if best is not None:
+            checkpoint["mmml_best"] = best
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "mmml_rng" in checkpoint:
             set_rng_state(checkpoint["mmml_rng"])
         if "mmml_best" in checkpoint:
-            self.best_val, self._best_state = checkpoint["mmml_best"]["val"], checkpoint["mmml_best"]["state"]
+            self._best_epoch.load(checkpoint["mmml_best"])
 
     def configure_optimizers(self):
         if not self.training_mode.gradient:
