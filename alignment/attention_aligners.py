@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mmml.data.sequences import lengths_of, valid_mask
+from mmml.data.sequences import lengths_of
 from mmml.data.spec import ModalitySpec
-from mmml.data.text import BOS_ID, EOS_ID, PAD_ID
+from mmml.data.text import PAD_ID
 
 from .guided_attention import guided_attention_loss
 from .implicit import AttentionAligner
@@ -127,20 +127,9 @@ class AligningAttention(AttentionAligner):
     def run(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Teacher-forced decoding: ``logp`` (B, L+1, V), ``att`` (B, L+1, S), ``gold`` (B, L+1), the encoder
         output ``enc`` (B, S, H) and its valid steps ``steps`` (B,)."""
-        x = batch[self.modality]
-        h_enc, n = self.encoder(x, lengths_of(batch, self.modality).to(x.device))
-        mem = self.proj(h_enc)
-        mask = valid_mask(n, mem.shape[1])
-        keys = self.att_k(mem)
-        h = torch.tanh(self.init((mem * mask[..., None]).sum(1) / n[:, None].clamp_min(1)))
-        ids, lengths = batch[self.transcript].long(), lengths_of(batch, self.transcript).to(x.device)
-        b = ids.shape[0]
-        gold = torch.cat([ids, ids.new_zeros(b, 1)], 1)
-        gold[torch.arange(b), lengths] = EOS_ID
-        inputs = torch.cat([ids.new_full((b, 1), BOS_ID), gold[:, :-1]], 1)
-        att = mem.new_zeros(mem.shape[:2])
-        att[:, 0] = 1.0  # before the first word: at the start (Raffel's alpha_0 = delta_0)
-        alpha, dummy = att, mem.new_zeros(b, 1)
+        tf = self.teacher_forcing(batch)
+        h, att, mem, gold, keys, mask = tf.h, tf.att, tf.mem, tf.gold, tf.keys, tf.mask
+        alpha, dummy = att, mem.new_zeros(gold.shape[0], 1)  # alpha before the first word: Raffel's alpha_0 = delta_0
         logps, atts = [], []
         for t in range(gold.shape[1]):
             q = h if self.query == "state" else h + self.att_e(self.embed(gold[:, t]))
@@ -150,13 +139,14 @@ class AligningAttention(AttentionAligner):
                 att, _ = self._attend(q, keys, mask, att, dummy)
             ctx = torch.einsum("bs,bsh->bh", att, mem)
             if self.query == "state":
-                h = self.cell(torch.cat([self.embed(inputs[:, t]), ctx], -1), h)
+                h = self.cell(torch.cat([self.embed(tf.inputs[:, t]), ctx], -1), h)
                 logps.append(self.out(torch.cat([h, ctx], -1)).log_softmax(-1))
             else:
                 logps.append(self.out_ctx(ctx).log_softmax(-1))
                 h = self.cell(torch.cat([self.embed(gold[:, t]), ctx], -1), h)
             atts.append(att)
-        return {"logp": torch.stack(logps, 1), "att": torch.stack(atts, 1), "gold": gold, "enc": h_enc, "steps": n}
+        return {"logp": torch.stack(logps, 1), "att": torch.stack(atts, 1), "gold": gold, "enc": tf.enc,
+                "steps": tf.steps}
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         out = self.run(batch)

@@ -24,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,21 @@ from .readout import READOUTS, argmax_readout, expected_readout, monotonic_reado
 from .segments import pad_spans
 
 __all__ = ["AttentionAligner", "argmax_readout", "expected_readout", "monotonic_readout"]
+
+
+class TeacherForcing(NamedTuple):
+    """The start of teacher-forced decoding (:meth:`AttentionAligner.teacher_forcing`), batch B, S encoder steps,
+    L words."""
+
+    enc: Tensor  #: the encoder output (B, S, H_enc)
+    steps: Tensor  #: its valid steps (B,)
+    mem: Tensor  #: the attended memory, ``proj(enc)`` (B, S, H)
+    mask: Tensor  #: the valid steps as a mask (B, S)
+    keys: Tensor  #: the attention keys ``att_k(mem)`` (B, S, H)
+    h: Tensor  #: the initial decoder state (B, H)
+    gold: Tensor  #: the targets, transcript then ``<eos>`` (B, L+1), 0 pads
+    inputs: Tensor  #: the decoder inputs, ``<bos>`` then ``gold`` but its last (B, L+1)
+    att: Tensor  #: the attention before the first word (B, S): all at the first step
 
 
 class AttentionAligner(nn.Module):
@@ -108,9 +124,11 @@ class AttentionAligner(nn.Module):
         scores = self.att_v(torch.tanh(energy)).squeeze(-1)
         return scores.masked_fill(~mask, float("-inf")).softmax(-1), mean
 
-    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """Teacher-forced decoding of the transcript then ``<eos>``: log-probs (B, L+1, V), attention
-        (B, L+1, S) (row k: while emitting word k) and the targets (B, L+1) (0 pads)."""
+    def teacher_forcing(self, batch: dict[str, Tensor]) -> TeacherForcing:
+        """What teacher-forced decoding starts from (:class:`TeacherForcing`): the encoded modality, the
+        attention keys, the initial state (the masked mean of the memory through ``init``), the targets
+        (transcript then ``<eos>``), the inputs (``<bos>`` then the targets but the last) and the attention
+        before the first word, all at the start."""
         x = batch[self.modality]
         h_enc, n = self.encoder(x, lengths_of(batch, self.modality).to(x.device))
         mem = self.proj(h_enc)
@@ -122,14 +140,21 @@ class AttentionAligner(nn.Module):
         gold = torch.cat([ids, ids.new_zeros(b, 1)], 1)
         gold[torch.arange(b), lengths] = EOS_ID
         inputs = torch.cat([ids.new_full((b, 1), BOS_ID), gold[:, :-1]], 1)
-        logps, atts = [], []
         att = mem.new_zeros(mem.shape[:2])
         att[:, 0] = 1.0  # the previous attention before the first word: at the start
-        mean = mem.new_zeros(b, self.gmm.out_features // 3 if self.gmm is not None else 1)
+        return TeacherForcing(h_enc, n, mem, mask, keys, h, gold, inputs, att)
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """Teacher-forced decoding of the transcript then ``<eos>``: log-probs (B, L+1, V), attention
+        (B, L+1, S) (row k: while emitting word k) and the targets (B, L+1) (0 pads)."""
+        tf = self.teacher_forcing(batch)
+        h, att, mem, gold = tf.h, tf.att, tf.mem, tf.gold
+        mean = mem.new_zeros(gold.shape[0], self.gmm.out_features // 3 if self.gmm is not None else 1)
+        logps, atts = [], []
         for t in range(gold.shape[1]):
-            att, mean = self._attend(h, keys, mask, att, mean)
+            att, mean = self._attend(h, tf.keys, tf.mask, att, mean)
             ctx = torch.einsum("bs,bsh->bh", att, mem)
-            h = self.cell(torch.cat([self.embed(inputs[:, t]), ctx], -1), h)
+            h = self.cell(torch.cat([self.embed(tf.inputs[:, t]), ctx], -1), h)
             logps.append(self.out(torch.cat([h, ctx], -1)).log_softmax(-1))
             atts.append(att)
         return torch.stack(logps, 1), torch.stack(atts, 1), gold
