@@ -55,6 +55,25 @@ def lengths_of(batch: Mapping[str, Tensor], modality: str) -> Tensor:
     return lengths.long()
 
 
+def trim_to_longest(batch: Mapping[str, Tensor], modalities: Sequence[str]) -> dict[str, Tensor]:
+    """The batch with each sequence of ``modalities`` (those with ``<m>_lengths``, 3-D) cut to its longest
+    example: the frames after it are padding (zeros), which a length-aware model never reads, and which
+    cost a quarter to a third of a training step on digit_sequences' speech (padded to 450 frames, longest
+    of a batch of 16 about 320). Other keys are passed through.
+
+    Examples:
+        >>> b = {"audio": torch.zeros(2, 9, 3), "audio_lengths": torch.tensor([4, 6]), "label": torch.tensor([1, 2])}
+        >>> trim_to_longest(b, ["audio"])["audio"].shape
+        torch.Size([2, 6, 3])
+    """
+    out = dict(batch)
+    for m in modalities:
+        x, lengths = batch.get(m), batch.get(f"{m}_lengths")
+        if x is not None and lengths is not None and x.dim() == 3 and len(lengths):
+            out[m] = x[:, : max(1, int(lengths.max()))]
+    return out
+
+
 def valid_mask(lengths: Tensor, steps: int) -> Tensor:
     """``(B, steps)`` bool mask, True on each example's first ``lengths[i]`` frames.
 

@@ -183,3 +183,22 @@ def test_clear_errors():
         TemplateTranslator(SPECS, "captioning", hidden=8).translate({"text": torch.zeros(1, 4, dtype=torch.long)})
     with pytest.raises(RuntimeError, match=r"fit\(train_split\)"):
         TemplateTranslator(SPECS, "synthesis", hidden=8).translate(_batch(2))
+
+
+@pytest.mark.parametrize("direction", ["captioning", "recognition", "mmt"])
+@pytest.mark.parametrize("cls", [AttentionTranslator, TemplateTranslator])
+def test_training_on_batches_cut_to_their_longest_sequence_gives_the_padded_loss(monkeypatch, cls, direction):
+    """loss() cuts sequences to the batch's longest (trim_to_longest); a length-aware model's loss is unchanged."""
+    import mmml.translation.model_based as model_based
+
+    batch = _batch(6, seed=3)
+    for m in ("image", "audio"):  # the datamodule pads with zeros
+        pad = torch.arange(batch[m].shape[1])[None] >= batch[f"{m}_lengths"][:, None]
+        batch[m][pad] = 0.0
+    batch["audio_lengths"] = batch["audio_lengths"].clamp_max(150)  # so that cutting removes frames
+    torch.manual_seed(0)
+    net = cls(SPECS, direction, hidden=8)
+    cut = net.loss(batch)
+    monkeypatch.setattr(model_based, "trim_to_longest", lambda b, modalities: dict(b))
+    padded = net.loss(batch)
+    assert torch.allclose(cut, padded, atol=1e-6), (float(cut), float(padded))
