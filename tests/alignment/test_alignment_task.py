@@ -51,7 +51,8 @@ def test_alignment_configs_compose_and_build(digit_data):
         params = cfg.hydra.sweeper.params
         models = [m.strip() for m in params.model.split(",")]
         assert models == [f"alignment/{m}" for m in METHODS] and params.seed == "0,1,2,3,4"
-        assert params.data == "digit_sequences,digit_sequences_fsdd"
+        assert params.data == "digit_sequences"  # and real speech under both protocols (issue 14):
+        assert list(cfg.hydra.sweeper.grid) == [{}, {"data": "digit_sequences_fsdd", "data.split": "official,speakers"}]
         for model in models:
             m = compose("config", overrides=["experiment=alignment_table", f"model={model}"]).model
             assert m.challenge == "alignment" and m.family in ("baseline", "explicit", "implicit") and m.supervision

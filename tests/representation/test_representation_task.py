@@ -125,7 +125,8 @@ def test_table_experiment_sweeps_every_method_on_both_data_sets():
     cfg = config("experiment=representation_table", hydra=True)
     params = cfg.hydra.sweeper.params
     assert sorted(m.split("/")[1] for m in params.model.split(",")) == MODELS
-    assert params.data == "avdigits,avdigits_fsdd" and params.seed == "0,1,2,3,4"
+    assert params.data == "avdigits" and params.seed == "0,1,2,3,4"  # and real speech under both protocols:
+    assert list(cfg.hydra.sweeper.grid) == [{}, {"data": "avdigits_fsdd", "data.split": "official,speakers"}]
 
 
 def fake_record(root: Path, family: str, method: str, seed: int, r1: float, probe: float) -> dict:
