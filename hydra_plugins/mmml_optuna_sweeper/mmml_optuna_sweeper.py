@@ -38,8 +38,9 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
-from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
+
+from hydra_plugins.mmml_sweeper.mmml_sweeper import LaunchingSweeper
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def metric_direction(metric: str) -> str:
     return "minimize" if metric_mode(metric) == "min" else "maximize"
 
 
-class MMMLOptunaSweeper(Sweeper):
+class MMMLOptunaSweeper(LaunchingSweeper):
     """Optuna search over Hydra overrides; each trial is one mmml job, scored by its validation headline.
 
     Args:
@@ -225,17 +226,6 @@ class MMMLOptunaSweeper(Sweeper):
         self.sampler_name, self.seed = sampler, seed
         self.study_name, self.storage = study_name, storage
         self.params = dict(params or {})
-        self.hydra_context: Any = None
-        self.config: Any = None
-        self.launcher: Any = None
-
-    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
-        """Keep the context and build the configured launcher (Hydra calls this before :meth:`sweep`)."""
-        from hydra.core.plugins import Plugins
-
-        self.hydra_context, self.config = hydra_context, config
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
-                                                                task_function=task_function, config=config)
 
     def _sampler(self) -> Any:
         optuna = _optuna()
@@ -249,15 +239,12 @@ class MMMLOptunaSweeper(Sweeper):
         and returns the best trial's ``{best_params, best_value, ...}``."""
         optuna = _optuna()
 
-        loader = self.hydra_context.config_loader if self.hydra_context is not None else None
-        space, fixed = search_space(self.params, arguments, OverridesParser.create(config_loader=loader))
+        space, fixed = search_space(self.params, arguments, self.parser())
         if not space:
             raise ValueError("hydra.sweeper.params holds no search space (choice, interval, range): nothing to "
                              "search; see hydra_plugins/mmml_optuna_sweeper")
         direction = self.direction or metric_direction(self.metric)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        sweep_dir = self.sweep_dir()
         study = optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=self._sampler(),
                                     direction=direction, load_if_exists=self.study_name is not None)
         log.info("Optuna study %s: %s %s over %s, %d trials", study.study_name, direction, self.metric,

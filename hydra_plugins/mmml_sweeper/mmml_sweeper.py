@@ -44,7 +44,38 @@ class MMMLSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="mmml", node=MMMLSweeperConf, provider="mmml")
 
 
-class MMMLSweeper(Sweeper):
+class LaunchingSweeper(Sweeper):
+    """What mmml's sweepers share: the launcher Hydra configures (built in :meth:`setup`) and the sweep folder
+    with its ``multirun.yaml`` (:meth:`sweep_dir`). Abstract (no ``sweep``): Hydra does not list it as a plugin."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hydra_context: Any = None
+        self.config: Any = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
+        """Keep the context and build the configured launcher (Hydra calls this before ``sweep``)."""
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
+                                                                task_function=task_function, config=config)
+
+    def parser(self) -> OverridesParser:
+        """Hydra's override parser, with the config loader once :meth:`setup` has run."""
+        loader = self.hydra_context.config_loader if self.hydra_context is not None else None
+        return OverridesParser.create(config_loader=loader)
+
+    def sweep_dir(self) -> Path:
+        """The sweep folder (``hydra.sweep.dir``), made, with the sweep's config saved as ``multirun.yaml``."""
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        return sweep_dir
+
+
+class MMMLSweeper(LaunchingSweeper):
     """A Hydra sweeper whose jobs are the common ``params`` x the union of ``grid``'s sub-grids.
 
     Args:
@@ -61,29 +92,15 @@ class MMMLSweeper(Sweeper):
         self.max_batch_size = max_batch_size
         self.common = dict(params or {})
         self.grid = [dict(sub) for sub in (grid or [])]
-        self.hydra_context: Any = None
-        self.config: Any = None
-        self.launcher: Any = None
-
-    def setup(self, *, hydra_context: Any, task_function: Any, config: Any) -> None:
-        """Keep the context and build the configured launcher (Hydra calls this before :meth:`sweep`)."""
-        from hydra.core.plugins import Plugins
-
-        self.hydra_context, self.config = hydra_context, config
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
-                                                                task_function=task_function, config=config)
 
     def jobs(self, arguments: list[str]) -> list[list[str]]:
         """Every job's overrides: :func:`mmml.sweeps.expand` of the params, the grid and the command line."""
-        loader = self.hydra_context.config_loader if self.hydra_context is not None else None
-        return expand(self.common, self.grid, arguments, OverridesParser.create(config_loader=loader))
+        return expand(self.common, self.grid, arguments, self.parser())
 
     def sweep(self, arguments: list[str]) -> Any:
         """Launch the jobs batch by batch; returns the launcher's results per batch."""
         jobs = self.jobs(arguments)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        self.sweep_dir()
         size = int(self.max_batch_size or len(jobs))
         returns = []
         for first in range(0, len(jobs), size):
