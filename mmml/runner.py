@@ -330,7 +330,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "setting": setting_of(overrides, named_by), "overrides": overrides, "status": "running", "error": None,
         "metrics": {}, "n_params": None, "fit_seconds": None, "test_seconds": None,
         "cpu_seconds": None, "peak_memory_mb": None,
-        "best_val": None, "protocol": None,
+        "best_val": None, "val_metrics": None, "protocol": None,
         "device": None, "versions": versions(), "git_revision": git_revision(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
@@ -374,6 +374,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         record["test_examples"] = len(datamodule.split("test")["label"]) * len(datamodule.conditions)
         record["metrics"] = dict(task.test_results)
         record["best_val"] = getattr(task, "best_val", None)
+        record["val_metrics"] = getattr(task, "best_val_metrics", None)  # the tested epoch's every val/ figure
         record["protocol"] = getattr(datamodule, "protocol", record["protocol"])  # complete once set up
         record["n_params"] = n_parameters(task)
         record["status"] = "ok"

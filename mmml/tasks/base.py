@@ -183,6 +183,11 @@ class MMMLTask(pl.LightningModule):
         """``{"name", "value", "epoch"}`` of the best validation epoch (``None`` before validation)."""
         return self._best_epoch.best
 
+    @property
+    def best_val_metrics(self) -> dict[str, float] | None:
+        """Every ``val/`` metric of the best validation epoch (the record's ``val_metrics``), ``None`` before."""
+        return self._best_epoch.metrics
+
     def train_split(self) -> dict[str, Tensor]:
         """The whole train split, in split order on the task's device: what ``fit`` and ``finalize`` get."""
         dm = getattr(self.trainer, "datamodule", None)
@@ -343,7 +348,7 @@ class MMMLTask(pl.LightningModule):
             return
         keep = self.select_best and epoch is not None
         self._best_epoch.update(name, values[name], epoch, self._mode or metric_mode(name),
-                                self.state_dict if keep else None)
+                                self.state_dict if keep else None, metrics=values)
 
     def _reset(self, condition: str) -> None:
         self._split_outputs.reset(condition)

@@ -109,17 +109,21 @@ class BestEpoch:
 
     def __init__(self) -> None:
         self.best: dict[str, Any] | None = None
+        self.metrics: dict[str, float] | None = None  # every validation metric of the best epoch
         self.state: dict[str, Tensor] | None = None
         self.is_latest = False  # the last validation was the best: the current weights are the best
 
     def update(self, name: str, value: float, epoch: int | None, mode: str,
-               weights: Callable[[], dict[str, Tensor]] | None = None) -> bool:
+               weights: Callable[[], dict[str, Tensor]] | None = None,
+               metrics: dict[str, float] | None = None) -> bool:
         """Record ``name = value`` at ``epoch`` (``None``: a method fitted once) if it improves on the best, and
-        then a copy of ``weights()`` (``None``: keep no weights); return whether it improved."""
+        then a copy of ``weights()`` (``None``: keep no weights) and of that validation's ``metrics`` (every
+        ``val/`` figure, so that other choices can be made on validation too); return whether it improved."""
         better = improves(value, None if self.best is None else self.best["value"], mode)
         self.is_latest = better
         if better:
             self.best = {"name": name, "value": float(value), "epoch": epoch}
+            self.metrics = {k: float(v) for k, v in (metrics or {name: value}).items()}
             if weights is not None:
                 self.state = {k: v.detach().to("cpu", copy=True) for k, v in weights().items()}
         return better
@@ -134,8 +138,9 @@ class BestEpoch:
 
     def checkpoint(self) -> dict[str, Any] | None:
         """What a checkpoint keeps (``{"val", "state"}``), ``None`` before the first validation."""
-        return None if self.best is None else {"val": copy.deepcopy(self.best), "state": self.state}
+        return None if self.best is None else {"val": copy.deepcopy(self.best), "state": self.state,
+                                               "metrics": copy.deepcopy(self.metrics)}
 
     def load(self, saved: dict[str, Any]) -> None:
         """Restore what :meth:`checkpoint` saved."""
-        self.best, self.state = saved["val"], saved["state"]
+        self.best, self.state, self.metrics = saved["val"], saved["state"], saved.get("metrics")

@@ -80,6 +80,8 @@ def test_the_weights_tested_are_those_of_the_best_validation_epoch():
     assert task.history == pytest.approx(expected)  # val/acc per epoch, as scikit-learn counts it
     assert max(expected) == expected[1] > expected[3]  # the schedule peaks early
     assert task.best_val == {"name": "val/acc", "value": pytest.approx(expected[1]), "epoch": 1}
+    # every validation metric of that epoch is kept beside it (for choices other than the monitor's)
+    assert task.best_val_metrics["val/acc"] == pytest.approx(expected[1]) and "val/f1" in task.best_val_metrics
     assert task.tested_offset == pytest.approx(OFFSETS[1])  # not the last epoch's 1.6
     assert task.test_results["test/clean/acc"] == pytest.approx(_accuracy(test, OFFSETS[1]))
     assert task.test_results["test/clean/acc"] != pytest.approx(_accuracy(test, OFFSETS[-1]))

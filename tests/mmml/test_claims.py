@@ -158,3 +158,26 @@ def test_one_seed_never_gets_a_verdict_word():
     (row,) = _rows(records, "explicit_alignment")
     assert row.verdict == "no significant difference" and row.test.n == 1
     assert "fewer than 3 seeds (here 1) get no verdict word" in to_markdown([row])
+
+
+def test_retrieval_claim_chooses_each_side_on_the_val_metrics_of_the_tested_epoch():
+    """record['val_metrics'] (every val/ figure of the tested epoch) lets R@1 choose its rows on validation."""
+    def r1(v):
+        return {"test/clean/image2audio_R@1": v, "test/clean/audio2image_R@1": v}
+
+    def val(v):
+        return {"val_metrics": {"val/image2audio_R@1": v, "val/audio2image_R@1": v, "val/probe_all": 0.5}}
+
+    records = []
+    for s in SEEDS:
+        e = 0.01 * NOISE[0, s]
+        records += [rec("representation", "coordinated", "contrastive", "av", s, r1(0.60 + e), **val(0.70)),
+                    rec("representation", "coordinated", "ranking", "av", s, r1(0.65 + e), **val(0.50)),  # best on test
+                    rec("representation", "joint", "concat", "av", s, r1(0.30 - e), **val(0.30))]
+    (row,) = _rows(records, "coordinated_retrieval")
+    assert row.selection == "best chosen on validation"
+    assert row.a == "coordinated contrastive" and row.verdict == "holds"  # chosen by val 0.70, not test 0.65
+    for r in records:
+        del r["val_metrics"]
+    (row,) = _rows(records, "coordinated_retrieval")
+    assert "chosen on test" in row.selection and row.a == "coordinated ranking"
