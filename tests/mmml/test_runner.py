@@ -103,3 +103,20 @@ def test_absent_real_data_is_failed_or_skipped_on_request(tmp_path):
     skipped = run(config(*args, "skip_missing_data=true", f"run_dir={tmp_path / 'b'}"))
     assert failed["status"] == "failed" and skipped["status"] == "skipped"
     assert "MissingDataError" in skipped["error"] and "data.root" in skipped["error"]
+
+
+def test_threads_limits_torch_and_the_blas_pools():
+    """threads=1 holds for numpy/scipy/scikit-learn's BLAS too (oversubscribed BLAS threads: 10-40x slower SVDs)."""
+    import torch
+    from omegaconf import OmegaConf
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from mmml.runner import set_process_options
+
+    before = torch.get_num_threads()
+    with threadpool_limits():  # restores the BLAS pools afterwards
+        set_process_options(OmegaConf.create({"threads": 1}))
+        pools = threadpool_info()
+        assert torch.get_num_threads() == 1
+        assert pools and all(p["num_threads"] == 1 for p in pools), pools
+    torch.set_num_threads(before)
