@@ -58,11 +58,15 @@ def sinusoid(length: int, dim: int, device: torch.device | None = None) -> Tenso
     return out
 
 
+#: frames of padding past a batch's longest sequence that the encoder's convolutions can still read (kernel 5
+#: twice, strides up to 2): training batches are cut this far past it, so the loss is that of the padded batch
+PADDING_READ = 16
+
+
 class SourceEncoder(nn.Module):
     """Encode the source modalities into one memory ``(B, S, H)`` with a validity mask ``(B, S)``.
 
-    Sequences: two 1-D convolutions (ReLU; frames past each example's end zeroed), then a bidirectional GRU;
-    the convolutions have stride 2 (both
+    Sequences: two 1-D convolutions, then a bidirectional GRU; the convolutions have stride 2 (both
     when the padded length exceeds 200 frames, the first when it exceeds 60), so that audio is read at
     a quarter of its frame rate and an image strip two columns per step; tokens: embedding and a
     bidirectional GRU. Several sources are concatenated along time (``steps`` gives each one's span
@@ -100,15 +104,9 @@ class SourceEncoder(nn.Module):
             if isinstance(self.front[m], nn.Embedding):
                 h = self.front[m](x.long())
             else:
-                h = x.float().transpose(1, 2)
-                convs = [layer for layer in self.front[m] if isinstance(layer, nn.Conv1d)]
-                for conv, s in zip(convs, self.stride[m], strict=True):  # each keeps ceil(L / stride) frames
+                h = self.front[m](x.float().transpose(1, 2)).transpose(1, 2)
+                for s in self.stride[m]:  # each convolution keeps ceil(L / stride) frames
                     lengths = (lengths + s - 1) // s
-                    # frames past an example's end are zeroed, so that no layer reads ReLU(bias) from padding:
-                    # the memory does not depend on how far a batch is padded
-                    h = F.relu(conv(h))
-                    h = h * valid_mask(lengths.to(h.device), h.shape[-1])[:, None]
-                h = h.transpose(1, 2)
                 lengths = lengths.clamp(1, h.shape[1])
             packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp_min(1).cpu(), batch_first=True,
                                                        enforce_sorted=False)
@@ -173,7 +171,7 @@ class TemplateTranslator(nn.Module):
         return att, torch.einsum("bst,bth->bsh", att, mem)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        batch = trim_to_longest(batch, self.direction.sources)  # padding is never read: the same loss, faster
+        batch = trim_to_longest(batch, self.direction.sources, PADDING_READ)  # the same loss, faster
         digits = digits_of(batch, self.direction)[:, : self.max_slots]
         target = torch.full((digits.shape[0], self.max_slots), END, device=digits.device)
         target[:, : digits.shape[1]] = torch.where(digits >= 0, digits, END)
@@ -304,7 +302,7 @@ class AttentionTranslator(nn.Module):
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """Teacher-forced cross-entropy of the target words followed by ``<eos>``."""
-        batch = trim_to_longest(batch, self.direction.sources)  # padding is never read: the same loss, faster
+        batch = trim_to_longest(batch, self.direction.sources, PADDING_READ)  # the same loss, faster
         target, lengths = batch[self.direction.target].long(), lengths_of(batch, self.direction.target)
         b, width = target.shape
         gold = torch.cat([target, torch.zeros(b, 1, dtype=torch.long, device=target.device)], 1)

@@ -55,11 +55,12 @@ def lengths_of(batch: Mapping[str, Tensor], modality: str) -> Tensor:
     return lengths.long()
 
 
-def trim_to_longest(batch: Mapping[str, Tensor], modalities: Sequence[str]) -> dict[str, Tensor]:
-    """The batch with each sequence of ``modalities`` (those with ``<m>_lengths``, 3-D) cut to its longest
-    example: the frames after it are padding (zeros), which a length-aware model never reads, and which
-    cost a quarter to a third of a training step on digit_sequences' speech (padded to 450 frames, longest
-    of a batch of 16 about 320). Other keys are passed through.
+def trim_to_longest(batch: Mapping[str, Tensor], modalities: Sequence[str], margin: int = 0) -> dict[str, Tensor]:
+    """The batch with each sequence of ``modalities`` (those with ``<m>_lengths``, 3-D) cut ``margin`` frames
+    past its longest example: the frames after it are padding (zeros), which a length-aware model reads only
+    as far as its convolutions reach past an example's end (``margin``). On digit_sequences' speech (padded
+    to 450 frames, the longest of a batch of 16 about 320) this saves about 8 % of a recogniser's step.
+    Other keys are passed through.
 
     Examples:
         >>> b = {"audio": torch.zeros(2, 9, 3), "audio_lengths": torch.tensor([4, 6]), "label": torch.tensor([1, 2])}
@@ -70,7 +71,7 @@ def trim_to_longest(batch: Mapping[str, Tensor], modalities: Sequence[str]) -> d
     for m in modalities:
         x, lengths = batch.get(m), batch.get(f"{m}_lengths")
         if x is not None and lengths is not None and x.dim() == 3 and len(lengths):
-            out[m] = x[:, : max(1, int(lengths.max()))]
+            out[m] = x[:, : max(1, int(lengths.max()) + int(margin))]
     return out
 
 

@@ -188,7 +188,7 @@ def test_clear_errors():
 @pytest.mark.parametrize("direction", ["captioning", "recognition", "mmt"])
 @pytest.mark.parametrize("cls", [AttentionTranslator, TemplateTranslator])
 def test_training_on_batches_cut_to_their_longest_sequence_gives_the_padded_loss(monkeypatch, cls, direction):
-    """loss() cuts sequences to the batch's longest (trim_to_longest); a length-aware model's loss is unchanged."""
+    """loss() cuts sequences past the batch's longest (trim_to_longest, PADDING_READ frames on): the same loss."""
     import mmml.translation.model_based as model_based
 
     batch = _batch(6, seed=3)
@@ -199,6 +199,6 @@ def test_training_on_batches_cut_to_their_longest_sequence_gives_the_padded_loss
     torch.manual_seed(0)
     net = cls(SPECS, direction, hidden=8)
     cut = net.loss(batch)
-    monkeypatch.setattr(model_based, "trim_to_longest", lambda b, modalities: dict(b))
+    monkeypatch.setattr(model_based, "trim_to_longest", lambda b, modalities, margin=0: dict(b))
     padded = net.loss(batch)
     assert torch.allclose(cut, padded, atol=1e-6), (float(cut), float(padded))
