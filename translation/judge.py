@@ -177,10 +177,10 @@ def judge_cache_params(datamodule: Any, train: dict[str, Tensor], epochs: int, h
         t = train[k].contiguous()
         h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(t.numpy().tobytes())
-    # v5: keyed by the training tensors (v4 omitted the split and standardisation they depend on); v6: trained
+    # v5: keyed by the training tensors (v4 omitted the split and standardisation they depend on); v7: trained
     # on batches cut past their longest utterance (the same loss, float rounding aside)
     return {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs,
-            "hidden": hidden, "seed": seed, "judge": "attention", "v": 6, "accelerator": accelerator,
+            "hidden": hidden, "seed": seed, "judge": "attention", "v": 7, "accelerator": accelerator,
             "train_data": h.hexdigest()}
 
 
