@@ -5,9 +5,10 @@ strings, so its epochs cannot be read off its own runs. Here, for each candidate
 with the table's settings (:func:`~mmml.translation.judge.train_judge`: hidden 64, batch 16, lr 3e-3, its
 own seed 0) is trained on the **training** strings only, and transcribes the real **validation** speech;
 its transcripts are scored like any translation (exact match, WER, ...). The data set is the one of
-``experiment=translation_table`` (or ``--experiment``) at ``--seed`` (which draws the validation split),
-built by the runner's config, standardised as there. The choice: the best validation WER (ties: fewer
-epochs). Prints a table and saves it as JSON (``judge_epochs_<data set>.json`` in ``--out``).
+``experiment=translation_table`` (or ``--experiment``) at ``--seed``, built by the runner's config and
+standardised as there (``digit_sequences`` fixes its train/val/test strings by ``data_seed``, whatever
+the seed). The choice: the best validation WER (ties: fewer epochs). Prints a table and saves it as
+JSON (``judge_epochs_<data set>.json`` in ``--out``).
 
     python experiments/benchmarks/judge_epochs.py --out /tmp/judge_epochs
     python experiments/benchmarks/judge_epochs.py --experiment translation_table_fsdd --epochs 30,60
@@ -57,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--experiment", default="translation_table", help="the table whose data set is used")
-    parser.add_argument("--seed", type=int, default=0, help="the run seed: draws the validation split")
+    parser.add_argument("--seed", type=int, default=0, help="the run seed (the data set's seed setting)")
     parser.add_argument("--epochs", default="30,60", help="comma-separated candidate epochs")
     parser.add_argument("--hidden", type=int, default=64, help="the judge's width (model.task.judge_hidden)")
     parser.add_argument("--judge-seed", type=int, default=0, help="the judge's own seed (as cached_judge's)")
