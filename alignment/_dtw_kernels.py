@@ -114,6 +114,24 @@ def _fence(r0, lo, hi, n):
         r0[hi + 1] = np.inf
 
 
+@njit(**_OPTS)
+def _start(r0, r1, r2):
+    """The three rolling diagonals before diagonal k = 2: r2 holds diagonal 0 (cell (0, 0) = 0, two steps
+    back), r1 diagonal 1; every other cell unreachable (inf)."""
+    r0[:] = np.inf
+    r1[:] = np.inf
+    r2[:] = np.inf
+    r2[0] = 0.0
+
+
+@njit(**_OPTS)
+def _cost_diagonal(c, k, lo, hi, acc):
+    """acc[i] = c[i - 1, k - i - 1], i = lo..hi: the local costs of anti-diagonal k's cells (i, k - i) from the
+    (N, M) matrix ``c``, with unsigned indices (no wraparound checks: 30% faster than signed at length 400)."""
+    for i in range(U(lo), U(hi + 1)):
+        acc[i] = c[i - U(1), U(k) - i - U(1)]
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _sq_dist_row(xf, a, yf, q, d):
     """sum_f (xf[a + f] - yf[q + f])^2, vectorised over the features (the sum may be reassociated)."""
@@ -152,11 +170,7 @@ def dtw_sequences(x, y, n_len, m_len, window, w_diag, euclid, keep, out, paths, 
             for j in range(m):
                 for f in range(d):
                     yr[f * m_max + m - 1 - j] = y[b, j, f]
-        r0[:] = inf
-        r1[:] = inf
-        r2[:] = inf
-        r1[0] = 0.0  # diagonal 0 (cell (0, 0)) sits two steps back when k = 2
-        r2, r1, r0 = r1, r0, r2  # now r2: diagonal 0, r1: diagonal 1 (all inf)
+        _start(r0, r1, r2)
         for k in range(2, n + m + 1):
             lo, hi = _band(k, n, m, window)
             if lo > hi:
@@ -213,19 +227,14 @@ def dtw_costs(cost, n_len, m_len, window, w_diag, keep, out, paths, path_len):
     for b in range(bsz):
         n, m = n_len[b], m_len[b]
         c = cost[b]
-        r0[:] = inf
-        r1[:] = inf
-        r2[:] = inf
-        r1[0] = 0.0
-        r2, r1, r0 = r1, r0, r2
+        _start(r0, r1, r2)
         for k in range(2, n + m + 1):
             lo, hi = _band(k, n, m, window)
             if lo > hi:
                 r0[:] = inf
                 r2, r1, r0 = r1, r0, r2
                 continue
-            for i in range(lo, hi + 1):
-                acc[i] = c[i - 1, k - i - 1]
+            _cost_diagonal(c, k, lo, hi, acc)
             _step(r0, r1, r2, acc, lo, hi, w_diag, keep, steps, (k - 2) * n_max)
             _fence(r0, lo, hi, n)
             r2, r1, r0 = r1, r0, r2
@@ -334,19 +343,14 @@ def soft_dtw_forward(cost, n_len, m_len, window, gamma, w_d, w_v, w_h, table, ou
         r, c = table[b], cost[b]
         r[:] = inf
         r[0] = 0.0
-        r0[:] = inf
-        r1[:] = inf
-        r2[:] = inf
-        r1[0] = 0.0
-        r2, r1, r0 = r1, r0, r2
+        _start(r0, r1, r2)
         for k in range(2, n + m + 1):
             lo, hi = _band(k, n, m, window)
             if lo > hi:
                 r0[:] = inf
                 r2, r1, r0 = r1, r0, r2
                 continue
-            for i in range(U(lo), U(hi + 1)):
-                acc[i] = c[i - U(1), U(k) - i - U(1)]
+            _cost_diagonal(c, k, lo, hi, acc)
             size, a, o = U(hi - lo + 1), U(lo - 1), U(lo)
             for t in range(size):
                 cc = acc[o + t]
