@@ -57,6 +57,9 @@ class Scheduled(ClassificationTask):
         super().on_test_start()
         self.tested_offset = float(self.net.b)
 
+    def on_fit_end(self) -> None:
+        self.last_train_loss = float(self.trainer.callback_metrics["train/loss"])
+
 
 def _accuracy(split, b):
     return accuracy_score(split["label"].numpy(), (split["x"][:, 0] > b).long().numpy())
@@ -195,3 +198,16 @@ def test_default_monitors_are_the_challenges_headlines_on_validation():
     assert COLEARNING["non_parallel"] == "test/clean/zsl_acc"
     assert ZeroShotTask(Threshold(), num_classes=4, unseen=[1]).monitor == "val/seen_acc"
     assert BridgeTask(Bridge()).monitor == val(COLEARNING["hybrid"])
+
+
+def test_train_loss_is_the_epochs_example_weighted_mean():
+    """train/loss, summed per step and logged once per epoch, is the last epoch's mean loss over every
+    training example (batches of unequal size weighted by their examples), as scikit-learn's log loss."""
+    from sklearn.metrics import log_loss
+
+    task, dm = _fit_test()
+    train = dm.split("train")
+    z = train["x"][:, 0] - OFFSETS[-1]
+    probs = torch.softmax(torch.stack([torch.zeros_like(z), z], 1), 1).numpy()
+    expected = log_loss(train["label"].numpy(), probs, labels=[0, 1])
+    assert task.last_train_loss == pytest.approx(expected, rel=1e-5)
