@@ -63,6 +63,9 @@ def build_lock(path: Path) -> Iterator[None]:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
     finally:
+        # removed before it is released: a process waiting on it then finds the entry written (or builds it), and
+        # no lock file is left beside the entries
+        Path(handle.name).unlink(missing_ok=True)
         handle.close()  # releases the lock
 
 

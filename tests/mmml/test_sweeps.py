@@ -49,10 +49,11 @@ def test_list_values_and_duplicates():
 def test_the_tables_keep_their_job_counts():
     from mmml.survey import count_jobs
 
-    # fusion: 3 data sets x 16 rows, the mfeat views kar/pix/zer/mor alone, per-view SVMs (2 x 2 views, 6 on mfeat)
-    assert count_jobs("fusion_table", []) == (3 * 16 + 4 + 2 * 2 + 6) * 5
+    # fusion: 16 rows on avdigits, mfeat and avdigits_fsdd under 2 split protocols, the mfeat views kar/pix/zer/mor
+    # alone, per-view SVMs (2 views on avdigits and on avdigits_fsdd under both protocols, 6 on mfeat)
+    assert count_jobs("fusion_table", []) == (4 * 16 + 4 + 2 * 3 + 6) * 5
     assert count_jobs("colearning_table", []) == 15 * 4 * 5
-    assert count_jobs("fusion_table", ["model=fusion/late", "seed=0"]) == 3 * 3  # late_mean, _product, _learned
+    assert count_jobs("fusion_table", ["model=fusion/late", "seed=0"]) == 4 * 3  # late_mean, _product, _learned
     assert count_jobs("colearning_table", ["data=avdigits", "seed=0", "labelled_fraction=0.1"]) == 10
 
 
