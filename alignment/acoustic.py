@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from mmml.recurrent import bidirectional_gru
+
 __all__ = ["AcousticEncoder", "step_spans"]
 
 
@@ -66,8 +68,7 @@ class AcousticEncoder(nn.Module):
             h = (h + layer(h)) * mask
         h = self.dropout(h.transpose(1, 2))
         if self.rnn is not None:
-            packed = nn.utils.rnn.pack_padded_sequence(h, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
-            h, _ = nn.utils.rnn.pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=h.shape[1])
+            h, _ = bidirectional_gru(self.rnn, h, out_lengths)  # read within each length
         return h, out_lengths
 
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from mmml.data.sequences import masked_mean
 from mmml.data.spec import KINDS, ModalitySpec
+from mmml.recurrent import bidirectional_gru
 
 
 def mlp(sizes: list[int], dropout: float = 0.0, last_activation: bool = False) -> nn.Sequential:
@@ -107,9 +108,10 @@ class TokenEncoder(nn.Module):
 
 
 def _gru_final(gru: nn.GRU, x: Tensor, lengths: Tensor | None) -> Tensor:
-    if lengths is not None:
-        x = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True, enforce_sorted=False)
-    _, h = gru(x)  # (2, B, H)
+    if lengths is None:
+        _, h = gru(x)  # (2, B, H)
+    else:
+        _, h = bidirectional_gru(gru, x, lengths)  # read within each length
     return torch.cat([h[0], h[1]], dim=1)
 
 

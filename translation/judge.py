@@ -177,10 +177,10 @@ def judge_cache_params(datamodule: Any, train: dict[str, Tensor], epochs: int, h
         t = train[k].contiguous()
         h.update(f"{k}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(t.numpy().tobytes())
-    # v5: keyed by the training tensors (v4 omitted the split and standardisation they depend on); v7: trained
-    # on batches cut past their longest utterance (the same loss, float rounding aside)
+    # v5: keyed by the training tensors (v4 omitted the split and standardisation they depend on); v8: trained
+    # on batches cut past their longest utterance, its GRU unpacked (mmml.recurrent; the same to float rounding)
     return {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs,
-            "hidden": hidden, "seed": seed, "judge": "attention", "v": 7, "accelerator": accelerator,
+            "hidden": hidden, "seed": seed, "judge": "attention", "v": 8, "accelerator": accelerator,
             "train_data": h.hexdigest()}
 
 

@@ -16,6 +16,7 @@ and optionally ``fit(train_split)`` (the training contract of :mod:`mmml.tasks.c
 Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
     >>> from mmml.data.spec import ModalitySpec
+from mmml.recurrent import bidirectional_gru
     >>> specs = {"image": ModalitySpec("image", "sequence", (91, 8)),
     ...          "text": ModalitySpec("text", "tokens", (8,), vocab=VOCAB_EN.tokens)}
     >>> net = AttentionTranslator(specs, "captioning", hidden=16)
@@ -36,6 +37,7 @@ from torch import Tensor, nn
 from mmml.data.sequences import lengths_of, resample, trim_to_longest, valid_mask
 from mmml.data.spec import ModalitySpec
 from mmml.data.text import BOS_ID, EOS_ID, PAD_ID, SPECIALS
+from mmml.recurrent import bidirectional_gru
 
 N_SPECIAL = len(SPECIALS)  # digit d has id N_SPECIAL + d in both digit vocabularies
 END = 10  # the detectors' "no more digits" class
@@ -108,10 +110,7 @@ class SourceEncoder(nn.Module):
                 for s in self.stride[m]:  # each convolution keeps ceil(L / stride) frames
                     lengths = (lengths + s - 1) // s
                 lengths = lengths.clamp(1, h.shape[1])
-            packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp_min(1).cpu(), batch_first=True,
-                                                       enforce_sorted=False)
-            out, _ = self.rnn[m](packed)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=h.shape[1])
+            out, _ = bidirectional_gru(self.rnn[m], h, lengths.clamp_min(1))  # read within each length
             mems.append(self.proj(out))
             masks.append(valid_mask(lengths.to(h.device), h.shape[1]))
         return mems, masks
