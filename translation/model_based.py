@@ -16,7 +16,6 @@ and optionally ``fit(train_split)`` (the training contract of :mod:`mmml.tasks.c
 Examples:
     >>> from mmml.data.digit_sequences import VOCAB_EN
     >>> from mmml.data.spec import ModalitySpec
-from mmml.recurrent import bidirectional_gru
     >>> specs = {"image": ModalitySpec("image", "sequence", (91, 8)),
     ...          "text": ModalitySpec("text", "tokens", (8,), vocab=VOCAB_EN.tokens)}
     >>> net = AttentionTranslator(specs, "captioning", hidden=16)
