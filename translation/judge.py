@@ -38,7 +38,7 @@ from mmml.translation.model_based import AttentionTranslator
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mmml.data.cache import FeatureCache
+from mmml.data.cache import FeatureCache, source_fingerprint
 from mmml.data.spec import ModalitySpec
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,9 @@ def judge_cache_params(datamodule: Any, train: dict[str, Tensor], epochs: int, h
         h.update(t.numpy().tobytes())
     # v5: keyed by the training tensors (v4 omitted the split and standardisation they depend on); v8: trained
     # on batches cut past their longest utterance, its GRU unpacked (mmml.recurrent; the same to float rounding)
-    return {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs,
+    # and the source of the code that trains it, so that a changed model never reuses an older judge
+    code = source_fingerprint("mmml.translation.judge", "mmml.translation.model_based", "mmml.recurrent")
+    return {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs, "code": code,
             "hidden": hidden, "seed": seed, "judge": "attention", "v": 8, "accelerator": accelerator,
             "train_data": h.hexdigest()}
 

@@ -25,7 +25,7 @@ def test_single_view_svm_is_sklearn_svc_with_that_kernel():
 
 
 def _record(method, family, dataset, seed, acc):
-    return {"status": "ok", "method": method, "family": family, "dataset": dataset, "seed": seed,
+    return {"status": "ok", "challenge": "fusion", "method": method, "family": family, "dataset": dataset, "seed": seed,
             "metrics": {"test/clean/acc": acc, "test/clean/f1": acc}}
 
 
@@ -43,9 +43,11 @@ def test_mkl_best_is_single_view_in_the_comparison():
         table.setdefault((r["family"], r["method"], r["dataset"]), {"acc": []})["acc"].append(
             r["metrics"]["test/clean/acc"])
     (line,) = report.best_versus_unimodal(table)
-    assert "best fused mkl_easymkl 0.950" in line and "(max of 2 fused)" in line
-    assert "best single view mkl_best 0.970" in line and "(max of 3 single-view)" in line
-    assert "margin -0.020" in line and "does NOT beat" in line
+    assert "highest fused mkl_easymkl 0.950" in line and "(max of 2 fused)" in line
+    assert "highest single view mkl_best 0.970" in line and "(max of 3 single-view)" in line
+    assert "difference -0.020" in line and "not a verdict" in line and "beat" not in line
+    described, paired = report.best_versus_unimodal(table, recs)  # with the records: the paired verdict too
+    assert "paired test" in paired and "does not hold" in paired and "single mkl_best 0.970" in paired
 
 
 def test_single_view_svm_with_its_view_dropped_predicts_the_mean_kernel_class():
