@@ -150,7 +150,8 @@ class DigitSequences(MultimodalDataModule):
         image_noise: std of Gaussian noise on the strip's pixels (range [0, 1]).
         n_mels, max_frames, hop_length: log-mel features at 8 kHz (a string longer than
             ``max_frames`` is an error naming the length needed).
-        data_seed: seed of the strings, renderings and test split (fixed data; ``seed`` draws validation).
+        data_seed: seed of the strings, renderings and the test and validation splits (fixed data: ``seed`` draws
+            neither; it sets initialisation and batch order).
         **kwargs: see :class:`~mmml.data.datamodule.MultimodalDataModule`.
     """
 
