@@ -58,6 +58,15 @@ NOT_TESTABLE = "not testable here"
 Spec = Callable[[Mapping[str, float]], "float | None"]
 
 
+NO_SPREAD = ("no spread over seeds: the rows do not vary with the seed (deterministic on a fixed split), so p is "
+             "the t-test's limit for a constant difference, not evidence beyond this split")
+
+
+def no_spread(test: Paired) -> bool:
+    """Whether a paired difference is the same for every seed (its interval has no width)."""
+    return test.n >= 2 and math.isfinite(test.ci_low) and test.ci_high - test.ci_low <= 1e-12 * max(1.0, abs(test.diff))
+
+
 @dataclass
 class ClaimRow:
     """One comparison behind a claim, on one data set (or one method pair), with its verdict."""
@@ -85,7 +94,7 @@ class ClaimRow:
         ci = "–" if not math.isfinite(t.ci_low) else f"[{t.ci_low:+.{d}f}, {t.ci_high:+.{d}f}]"
         text = (f"{self.a} {t.mean_a:.{d}f} vs {self.b} {t.mean_b:.{d}f}; difference {t.diff:+.{d}f} {ci}; "
                 f"{fmt_p(t.p, 'p')} ({fmt_p(self.p_holm, 'Holm p')}); n = {t.n} seeds")
-        extras = [s for s in (self.selection, self.note) if s]
+        extras = [s for s in (self.selection, self.note, NO_SPREAD if no_spread(t) else "") if s]
         return text + ("; " + "; ".join(extras) if extras else "")
 
 
@@ -376,8 +385,11 @@ def translation_dilemma(records: Sequence[Mapping[str, Any]], alpha: float = 0.0
         row.p_holm = max(pa, pj)
         row.test = None
         row.extra = {"pairs": len(mine), "opposite": len(opposite), "same": len(same), "rho": rho}
+        constant = sum(no_spread(t[3]) and no_spread(t[4]) for t, _, _ in resolved)
         row.note = (f"{len(mine)} method pairs over {ta.n} seeds: {len(opposite)} ranked oppositely and {len(same)} "
-                    f"the same way with both differences significant (Holm over {len(corrected)} tests); "
+                    f"the same way with both differences significant (Holm over {len(corrected)} tests"
+                    + (f"; {constant} of these between rows that do not vary with the seed, whose p is the t-test's "
+                       "limit for a constant difference" if constant else "") + "); "
                     f"e.g. {ma} − {mb}: {automatic} {ta.diff:+.3f} [{ta.ci_low:+.3f}, {ta.ci_high:+.3f}] "
                     f"({fmt_p(pa, 'Holm p')}), {judgement} {tj.diff:+.3f} [{tj.ci_low:+.3f}, {tj.ci_high:+.3f}] "
                     f"({fmt_p(pj, 'Holm p')}); Spearman ρ of the method means (−{automatic} vs {judgement}) = "

@@ -181,3 +181,16 @@ def test_retrieval_claim_chooses_each_side_on_the_val_metrics_of_the_tested_epoc
         del r["val_metrics"]
     (row,) = _rows(records, "coordinated_retrieval")
     assert "chosen on test" in row.selection and row.a == "coordinated ranking"
+
+
+def test_a_difference_without_spread_over_seeds_says_so():
+    """Deterministic rows on a fixed split differ by the same amount for every seed: the row says its p is the
+    t-test's limit, not a test over data."""
+    recs = []
+    for s in SEEDS:
+        recs += [rec("alignment", "explicit", "dtw", "d", s, {"test/clean/boundary_mae_ms": 20.0}),
+                 rec("alignment", "implicit", "attention", "d", s, {"test/clean/boundary_mae_ms": 30.0})]
+    (row,) = _rows(recs, "explicit_alignment")
+    assert row.verdict == "holds" and "no spread over seeds" in row.numbers()
+    (row,) = _rows(_alignment(20.0, 30.0, 1.0), "explicit_alignment")
+    assert "no spread" not in row.numbers()
