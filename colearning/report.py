@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mmml.io import atomic_write
+from mmml.stats import MIN_SEEDS, fmt_p, holm, paired_test, verdict
 
 HEADLINE = {"parallel": "test/clean/acc", "non_parallel": "test/clean/zsl_acc",
             "hybrid": "test/clean/image2text_R@1"}
@@ -107,7 +108,8 @@ def _by_method(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, float]
 
 
 def gains(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per comparison and fraction: mean and std over seeds of (method - baseline), seeds paired."""
+    """Per comparison and fraction: mean and std over seeds of (method - baseline), seeds paired, with the paired
+    t-test's interval and p, Holm's p over every comparison returned, and the verdict word it supports."""
     table = _by_method(records)
     rows = []
     for method, baseline in COMPARISONS:
@@ -117,35 +119,36 @@ def gains(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             if not seeds:
                 continue
             diff = np.array([a[s] - b[s] for s in seeds])
+            test = paired_test([a[s] for s in seeds], [b[s] for s in seeds])
             rows.append({"method": method, "baseline": baseline, "dataset": dataset, "fraction": fraction,
                          "n": len(seeds),
                          "method_mean": float(np.mean([a[s] for s in seeds])),
                          "baseline_mean": float(np.mean([b[s] for s in seeds])),
-                         "gain": float(diff.mean()), "std": float(diff.std(ddof=1)) if len(diff) > 1 else math.nan})
+                         "gain": float(diff.mean()), "std": float(diff.std(ddof=1)) if len(diff) > 1 else math.nan,
+                         "ci": (test.ci_low, test.ci_high), "p": test.p})
+    for row, p_holm in zip(rows, holm([r["p"] for r in rows]), strict=True):  # over the table's comparisons
+        row["p_holm"] = p_holm
+        row["verdict"] = verdict(row["gain"], p_holm, word="helps", opposite="hurts", n=row["n"])
     return rows
 
 
-def _verdict(gain: float, std: float, n: int) -> str:
-    if n < 2 or math.isnan(std):
-        return "one seed"
-    if abs(gain) <= std / math.sqrt(n) * 2:
-        return "within noise"
-    return "helps" if gain > 0 else "hurts"
-
-
 def notes(records: Sequence[dict[str, Any]]) -> str:
-    """Markdown: each method's gain over its baseline at each fraction (paired over seeds), with a verdict."""
+    """Markdown: each method's gain over its baseline at each fraction (paired over seeds), with its 95% interval
+    and the verdict of a Holm-corrected paired t-test."""
     rows = gains(records)
     if not rows:
         return ""
     lines = ["### Co-learning: gain over the baseline (paired over seeds)", "",
-             "| method | baseline | dataset | fraction | method | baseline | gain ± std | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| method | baseline | dataset | fraction | method | baseline | gain [95% CI] | Holm p | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        lo, hi = r["ci"]
+        ci = "–" if not math.isfinite(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
         lines.append(f"| {r['method']} | {r['baseline']} | {r['dataset']} | {r['fraction']:g} | "
-                     f"{r['method_mean']:.3f} | {r['baseline_mean']:.3f} | {r['gain']:+.3f} ± {r['std']:.3f} | "
-                     f"{_verdict(r['gain'], r['std'], r['n'])} |")
-    lines += ["", "Verdict: 'helps'/'hurts' when the mean paired difference exceeds twice its standard error "
-              "over seeds, else 'within noise'. Headline metrics: " +
+                     f"{r['method_mean']:.3f} | {r['baseline_mean']:.3f} | {r['gain']:+.3f} {ci} | "
+                     f"{fmt_p(r['p_holm'])} | {r['verdict']} |")
+    lines += ["", "Verdict: 'helps' / 'hurts' only where a paired t-test over seeds (scipy `ttest_rel`), "
+              f"Holm-corrected over the {len(rows)} comparisons of this table, gives p < 0.05 (and at least "
+              f"{MIN_SEEDS} seeds); else 'no significant difference'. Headline metrics: " +
               ", ".join(f"{k}: {v.removeprefix('test/clean/')}" for k, v in HEADLINE.items()) + "."]
     return "\n".join(lines)
