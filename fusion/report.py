@@ -119,7 +119,9 @@ def best_versus_unimodal(table: dict[tuple, dict[str, list[float]]],
                    f"single view {bu[2]} {bu[0]:.3f} ± {bu[1]:.3f} (max of {len(uni)} single-view): difference "
                    f"{bf[0] - bu[0]:+.3f} (both maxima picked on test: a description, not a verdict).")
     for row in evaluate_claims(records, only=("fusion_vs_single",)) if records else []:
-        if row.test is not None:
+        if row.test is not None and row.test.n < 2:
+            out.append(f"- {row.dataset}: one seed, so no paired test (run more seeds for a verdict).")
+        elif row.test is not None:
             out.append(f"- {row.dataset}, paired test (each side's best chosen as the claims choose it): "
                        f"{row.verdict} — {row.numbers()}.")
     return out

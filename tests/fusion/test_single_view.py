@@ -48,6 +48,8 @@ def test_mkl_best_is_single_view_in_the_comparison():
     assert "difference -0.020" in line and "not a verdict" in line and "beat" not in line
     described, paired = report.best_versus_unimodal(table, recs)  # with the records: the paired verdict too
     assert "paired test" in paired and "does not hold" in paired and "single mkl_best 0.970" in paired
+    one_seed = [r for r in recs if r["seed"] == 0]
+    assert "one seed, so no paired test" in report.best_versus_unimodal(table, one_seed)[-1]
 
 
 def test_single_view_svm_with_its_view_dropped_predicts_the_mean_kernel_class():
