@@ -210,11 +210,11 @@ def test_challenge_report_tables_are_exported_as_csv_and_tex(tmp_path):
                 "metrics": {"test/clean/acc": acc}})
     paths = build_table([tmp_path / "runs"], tmp_path / "t")
     rows = (tmp_path / "t" / "colearning_table1.csv").read_text().splitlines()
-    assert rows[0] == "method,baseline,dataset,fraction,method,baseline,gain ± std,verdict"
-    assert rows[1].startswith("co-training (image+audio),supervised (image+audio),avdigits,0.1,0.650,0.500,+0.150")
+    assert rows[0] == "method,baseline,dataset,fraction,method,baseline,gain [95% CI],Holm p,verdict"
+    assert rows[1].startswith('co-training (image+audio),supervised (image+audio),avdigits,0.1,0.650,0.500,"+0.150 [')
     tex = paths["colearning_table1.tex"].read_text()
     assert "\\caption{Co-learning: gain over the baseline (paired over seeds)}" in tex
-    assert "\\label{tab:colearning-1}" in tex and "+0.150 $\\pm$ 0.071" in tex
+    assert "\\label{tab:colearning-1}" in tex and "+0.150 [-0.485, +0.785]" in tex
 
 
 def test_official_and_speakers_rows_stay_apart(tmp_path):
