@@ -69,6 +69,15 @@ def build_lock(path: Path) -> Iterator[None]:
         handle.close()  # releases the lock
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """``(mtime_ns, size)`` of a cache entry, ``None`` when it does not exist: whether another process wrote it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 class FeatureCache:
     """Build-or-load of a dict of tensors under ``root/<key>.pt``.
 
@@ -91,11 +100,12 @@ class FeatureCache:
         if not self.enabled:
             return build()
         path = self.path(name, params)
+        before = _stamp(path)
         found = self._load(path)
         if found is not None:
             return found
-        with build_lock(path):  # another process may be building it: wait, then look again
-            found = self._load(path)
+        with build_lock(path):  # another process may be building it: wait, then look again if it wrote one
+            found = self._load(path) if _stamp(path) not in (None, before) else None
             if found is not None:
                 return found
             data = build()

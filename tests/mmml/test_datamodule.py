@@ -102,9 +102,10 @@ def test_feature_cache_builds_once_and_rebuilds_corrupt_entries(tmp_path):
     path = FeatureCache(tmp_path).path("toy", {"params": again.params(), "v": 1})
     path.write_bytes(b"not a torch file")
     broken = Toy(cache_dir=str(tmp_path))
-    with pytest.warns(UserWarning, match="unreadable.*rebuilding"):
+    with pytest.warns(UserWarning, match="unreadable.*rebuilding") as caught:
         broken.setup()
     assert broken.builds == 1
+    assert sum("unreadable" in str(w.message) for w in caught) == 1  # read and reported once, not again
     fresh = Toy(cache_dir=str(tmp_path))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
