@@ -1,15 +1,15 @@
 """``mmml-survey``: every challenge's comparison table, run and written into one report.
 
-Runs each ``experiments/experiment/*_table.yaml`` as Hydra multiruns, as many as ``--jobs`` (the table's
-seeds dealt round-robin; one process each, so start-up costs are paid once per sweep, and a long table uses
-every core), the longest tables first; shows progress per sweep and per job (read from the jobs' ``result.json`` records,
-:mod:`mmml.results`), builds each table with :mod:`mmml.tables`
-as soon as its sweeps are done, and writes ``OUT/report.md``: an overview of the taxonomy (challenge ->
-family -> method -> paper -> config -> headline metric), then the tables with their plots, each
-headed by the exact command that reproduces it and what a seed varies (each table with the columns its
-experiment names in ``table.columns``, :func:`table_columns`), then the survey's claims computed
-from every record with paired tests (:mod:`mmml.claims`), then the provenance (command, git revision,
-package versions, device). A failed job is reported, not fatal.
+Runs each ``experiments/experiment/*_table.yaml`` as Hydra multiruns, as many as ``--jobs`` (the table's seeds
+dealt round-robin; one process each, so start-up costs are paid once per sweep, and a long table uses every
+core), the longest tables first; shows progress per sweep and per job (read from the jobs' ``result.json``
+records, :mod:`mmml.results`), builds each table with :mod:`mmml.tables` as soon as its sweeps are done, and
+writes ``OUT/report.md``: an overview of the taxonomy (challenge -> family -> method -> paper -> config ->
+headline metric), then the tables with their plots, each headed by the exact command that reproduces it and
+what a seed varies (each table with the columns its experiment names in ``table.columns``,
+:func:`table_columns`), then the survey's claims computed from every record with paired tests
+(:mod:`mmml.claims`), then the provenance (command, git revision, package versions, device). A failed job is
+reported, not fatal. ``--quick`` runs seed 0 for 3 epochs, plus each table's own ``table.quick`` overrides.
 """
 
 from __future__ import annotations
@@ -74,6 +74,12 @@ def _experiment_node(experiment: str, key: str):
 
 def _sweeper(experiment: str) -> dict:
     return _experiment_node(experiment, "hydra.sweeper") or {}
+
+
+def quick_overrides(experiment: str) -> list[str]:
+    """The overrides ``--quick`` adds to one table beyond :data:`QUICK`: its experiment's ``table.quick``
+    (e.g. the translation tables train their judge for fewer epochs); none where it names none."""
+    return [str(o) for o in _experiment_node(experiment, "table.quick") or []]
 
 
 def table_columns(experiment: str) -> list[str] | None:
@@ -170,9 +176,6 @@ def run_table(experiment: str, sweep_dir: Path, overrides: Sequence[str], positi
 
 
 QUICK = ("seed=0", "trainer.max_epochs=3", "+quick=true")
-#: what ``--quick`` also cuts in one table: the translation judge (the recogniser that scores generated speech)
-#: trains 10 epochs instead of 60 (a first look: its transcripts, and so the synthesis rows, are rougher)
-QUICK_TABLE = {t: ("++model.task.judge_epochs=10",) for t in ("translation_table", "translation_table_fsdd")}
 #: what a seed varies, whatever the data set (the split protocol of each data set is read from its records)
 SEED_VARIES = ("a seed sets the model's initialisation, the batch order, the validation draw and, where a row "
                "uses fewer labels, the labelled subset; every method of the table gets the same split for the "
@@ -281,7 +284,7 @@ def survey(out: str | Path, quick: bool = False, data: str = "embedded", tables:
     out = Path(out).resolve()
     experiments = table_experiments(tables)
     extra = [*(QUICK if quick else ()), *(["skip_missing_data=true"] if data == "embedded" else []), *overrides]
-    commands = {exp: [*data_override(exp, data), *extra, *(QUICK_TABLE.get(exp, ()) if quick else ())]
+    commands = {exp: [*data_override(exp, data), *extra, *(quick_overrides(exp) if quick else ())]
                 for exp in experiments}
     # one sweep per core and table (its seeds dealt round-robin): 12 process start-ups instead of 30 on 2 cores
     parts = {exp: table_parts(exp, commands[exp], parts=jobs) for exp in experiments}
