@@ -2,12 +2,12 @@
 
 Text: BLEU (Papineni et al. 2002) from torchmetrics and chrF (Popović 2015) from sacreBLEU (its reference
 implementation; 75x faster than torchmetrics' ``CHRFScore`` on 200 digit strings, 12 ms against 0.90 s, which
-made chrF 90 % of every validation pass), both on sacreBLEU's 0-100 scale; WER and CER from torchmetrics; exact match; CIDEr-D (Vedantam et al. 2015) from
-``pycocoevalcap``'s scorer (pure Python; only its PTB tokenizer needs Java, and our words are already
-tokens). Speech: mel distance under DTW (Sakoe & Chiba 1978, alignment's batched :func:`mmml.alignment.dtw`),
-and recognition-based scores (a separately trained recogniser transcribes the generated speech).
-The dilemma: :func:`metric_agreement` gives, across methods, each metric's Spearman rank correlation
-with exact match.
+made chrF 90 % of every validation pass), both on sacreBLEU's 0-100 scale; WER and CER from torchmetrics; exact
+match; CIDEr-D (Vedantam et al. 2015) from ``pycocoevalcap``'s scorer (pure Python; only its PTB tokenizer needs
+Java, and our words are already tokens). Speech: mel distance under DTW (Sakoe & Chiba 1978, alignment's batched
+:func:`mmml.alignment.dtw`), and recognition-based scores (a separately trained recogniser transcribes the
+generated speech). The dilemma: :func:`metric_agreement` gives, across methods, each metric's Spearman rank
+correlation with exact match.
 
 Examples:
     >>> s = text_scores([["one", "two"]], [["one", "two"]])
@@ -29,11 +29,10 @@ from torch import Tensor
 from torchmetrics.functional.text import char_error_rate, word_error_rate
 from torchmetrics.text import BLEUScore
 
+from mmml.columns import direction
 from mmml.data.text import Vocab
 
 log = logging.getLogger(__name__)
-#: metrics where lower is better (their agreement with exact match is expected to be negative)
-LOWER_IS_BETTER = ("wer", "cer", "mel_dtw", "truncated")
 
 
 def decode(ids: Tensor, vocab: Vocab, lengths: Tensor | None = None) -> list[list[str]]:
@@ -108,9 +107,9 @@ def mel_dtw_distance(generated: Tensor, generated_lengths: Tensor, reference: Te
 def metric_agreement(rows: Mapping[str, Mapping[str, float]], reference: str = "exact") -> dict[str, float]:
     """Spearman rank correlation, across rows (methods), between each metric and ``reference``.
 
-    ``rows`` maps a method to its metrics. Lower-is-better metrics (:data:`LOWER_IS_BETTER`) are
-    negated first, so 1 means "ranks the methods exactly as exact match does". Metrics seen in fewer
-    than 3 rows, or constant ones, give ``nan``.
+    ``rows`` maps a method to its metrics. Lower-is-better metrics (``↓`` by :func:`mmml.columns.direction`, the
+    tables' rule) are negated first, so 1 means "ranks the methods exactly as exact match does". Metrics seen in
+    fewer than 3 rows, or constant ones, give ``nan``.
     """
     names = sorted({k for r in rows.values() for k in r if k != reference})
     out = {}
@@ -121,6 +120,6 @@ def metric_agreement(rows: Mapping[str, Mapping[str, float]], reference: str = "
             out[name] = math.nan
             continue
         a, b = np.asarray(pairs, dtype=float).T
-        a = -a if name in LOWER_IS_BETTER else a
+        a = -a if direction(name) == "↓" else a
         out[name] = math.nan if np.ptp(a) == 0 or np.ptp(b) == 0 else float(spearmanr(a, b).statistic)
     return out
