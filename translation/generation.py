@@ -163,7 +163,7 @@ class ContinuousGenerator(nn.Module):
                 z = torch.tanh(a) * torch.sigmoid(g)
                 skips = skips + F.linear(z, blk.skip.weight[..., 0], blk.skip.bias)
                 x = x + F.linear(z, blk.res.weight[..., 0], blk.res.bias)
-            prev = self.head(skips[..., None])[..., 0]
+            prev = _head(self.head, skips[..., None])[..., 0]
             out[..., t] = prev
         return out
 
