@@ -83,3 +83,65 @@ def test_generator_learns_a_batch():
 def test_clear_errors():
     with pytest.raises(ValueError, match="AttentionTranslator"):
         ContinuousGenerator({**SPECS, "image": ModalitySpec("image", "sequence", (9, 8))}, "captioning")
+
+
+def _conditioning_by_loop(net, states, dur, tail, n_words, t_max):
+    """The per-frame features written segment by segment (the reference for the vectorised pass)."""
+    b = states.shape[0]
+    feats = states.new_zeros(b, t_max, states.shape[-1] + 4)
+    lengths = torch.zeros(b, dtype=torch.long)
+    for i in range(b):
+        pos = 0
+        segs = [(j, k, int(dur[i, j, k])) for j in range(int(n_words[i])) for k in (0, 1)]
+        segs.append((int(n_words[i]) - 1, 2, int(tail[i])))
+        for j, kind, n in segs:
+            n = min(n, t_max - pos)
+            if n <= 0:
+                continue
+            phase = torch.arange(n, dtype=states.dtype) / max(n - 1, 1)
+            flags = states.new_tensor([kind == 1, kind != 1])
+            feats[i, pos:pos + n] = torch.cat([states[i, max(j, 0)].expand(n, -1), flags.expand(n, -1),
+                                               phase[:, None], 1 - phase[:, None]], 1)
+            pos += n
+        lengths[i] = pos
+    return net.segment(feats).transpose(1, 2), lengths
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_conditioning_equals_the_segment_by_segment_loop(dtype):
+    torch.manual_seed(1)
+    net = ContinuousGenerator(SPECS, hidden=8).to(dtype)
+    g = torch.Generator().manual_seed(3)
+    b, d, h = 7, 4, 8
+    states = torch.randn(b, d, h, generator=g, dtype=dtype)
+    dur = torch.randint(-2, 9, (b, d, 2), generator=g)  # negative durations count as none
+    tail = torch.randint(-1, 7, (b,), generator=g)
+    n_words = torch.tensor([0, 1, 2, 4, 4, 3, 4])
+    dur[4] = 20  # example 4 runs past t_max: cut inside a segment
+    for t_max in (60, 33):
+        s1, s2 = states.clone().requires_grad_(), states.clone().requires_grad_()
+        got, n_got = net._conditioning(s1, dur, tail, n_words, t_max)
+        want, n_want = _conditioning_by_loop(net, s2, dur, tail, n_words, t_max)
+        assert torch.equal(n_got, n_want) and int(n_got[4]) == t_max
+        assert torch.allclose(got, want, atol=1e-6 if dtype == torch.float32 else 1e-12)
+        w = torch.randn(got.shape, generator=g, dtype=dtype)
+        (got * w).sum().backward()
+        (want * w).sum().backward()
+        assert torch.allclose(s1.grad, s2.grad, atol=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("kernel", [2, 3])
+def test_causal_convolution_equals_the_padded_conv1d(kernel):
+    from mmml.translation.generation import CausalBlock
+
+    torch.manual_seed(0)
+    block = CausalBlock(6, dilation=4, kernel=kernel)
+    x = torch.randn(3, 6, 17, requires_grad=True)
+    want = block.conv(torch.nn.functional.pad(x, (block.pad, 0)))
+    got = block.causal(x)
+    assert got.shape == want.shape == (3, 12, 17)
+    assert torch.allclose(got, want, atol=1e-6)
+    w = torch.randn(want.shape)
+    grads = [torch.autograd.grad((y * w).sum(), (x, block.conv.weight, block.conv.bias)) for y in (got, want)]
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
