@@ -284,22 +284,33 @@ class AttentionTranslator(nn.Module):
         mean = (mem * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
         return mem, keys, mask, torch.tanh(self.init(mean)), [m.shape[1] for m in mems]
 
-    def _step(self, token: Tensor, h: Tensor, mem: Tensor, keys: Tensor, mask: Tensor, spans: list[int]
-              ) -> tuple[Tensor, Tensor, Tensor]:
-        """One decoder step: ``(log-probs (N, V), new state (N, H), attention (N, S))``."""
+    def _advance(self, embedded: Tensor, h: Tensor, mem: Tensor, keys: Tensor, mask: Tensor, spans: list[int]
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """Attend and update the state: ``(new state (N, H), contexts (N, n H), attention (N, S))`` from the
+        embedded previous word ``(N, H)``."""
         atts, ctxs = [], []
         for q, v, k, m, x in zip(self.att_q, self.att_v, keys.split(spans, 1), mask.split(spans, 1),
                                  mem.split(spans, 1), strict=True):
             scores = v(torch.tanh(k + q(h)[:, None])).squeeze(-1)
             att = scores.masked_fill(~m, float("-inf")).softmax(-1)
             atts.append(att)
-            ctxs.append(torch.einsum("ns,nsh->nh", att, x))
-        ctx = torch.cat(ctxs, -1)
-        h = self.cell(torch.cat([self.embed(token), ctx], -1), h)
-        return self.out(torch.cat([h, ctx], -1)).log_softmax(-1), h, torch.cat(atts, -1)
+            ctxs.append(torch.bmm(att[:, None], x)[:, 0])
+        ctx = torch.cat(ctxs, -1) if len(ctxs) > 1 else ctxs[0]
+        h = self.cell(torch.cat([embedded, ctx], -1), h)
+        return h, ctx, torch.cat(atts, -1) if len(atts) > 1 else atts[0]
+
+    def _step(self, token: Tensor, h: Tensor, mem: Tensor, keys: Tensor, mask: Tensor, spans: list[int]
+              ) -> tuple[Tensor, Tensor, Tensor]:
+        """One decoder step: ``(log-probs (N, V), new state (N, H), attention (N, S))``."""
+        h, ctx, att = self._advance(self.embed(token), h, mem, keys, mask, spans)
+        return self.out(torch.cat([h, ctx], -1)).log_softmax(-1), h, att
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        """Teacher-forced cross-entropy of the target words followed by ``<eos>``."""
+        """Teacher-forced cross-entropy of the target words followed by ``<eos>``.
+
+        The steps of :meth:`_step`, with what does not depend on the previous state taken out of the time
+        loop: the words are embedded, and the output layer and the cross-entropy applied, once for all steps
+        (the same loss; a training step of ``mmt`` 16.0 -> 15.3 ms on the CPU)."""
         batch = trim_to_longest(batch, self.direction.sources, PADDING_READ)  # the same loss, faster
         target, lengths = batch[self.direction.target].long(), lengths_of(batch, self.direction.target)
         b, width = target.shape
@@ -307,12 +318,15 @@ class AttentionTranslator(nn.Module):
         gold[torch.arange(b), lengths] = EOS_ID
         inputs = torch.cat([torch.full((b, 1), BOS_ID, device=target.device), gold[:, :-1]], 1)  # <bos> y
         mem, keys, mask, h, spans = self._start(batch)
-        losses = []
+        embedded = self.embed(inputs)
+        outputs = []
         for t in range(width + 1):
-            logp, h, _ = self._step(inputs[:, t], h, mem, keys, mask, spans)
-            losses.append(F.nll_loss(logp, gold[:, t], ignore_index=PAD_ID, reduction="none"))
+            h, ctx, _ = self._advance(embedded[:, t], h, mem, keys, mask, spans)
+            outputs.append(torch.cat([h, ctx], -1))
+        logp = self.out(torch.stack(outputs, 1)).log_softmax(-1)
+        losses = F.nll_loss(logp.flatten(0, 1), gold.flatten(), ignore_index=PAD_ID, reduction="none")
         valid = (gold != PAD_ID).float()
-        return (torch.stack(losses, 1) * valid).sum() / valid.sum()
+        return (losses.view(b, -1) * valid).sum() / valid.sum()
 
     @torch.no_grad()
     def translate(self, batch: dict[str, Tensor], beam: int | None = None) -> dict[str, Tensor]:
