@@ -94,3 +94,24 @@ def test_the_plugin_runs_a_grid_as_one_multirun(tmp_path):
     assert jobs == sorted([(s, "early", "none") for s in (0, 1)] +
                           [(s, "late", c) for s in (0, 1) for c in ("mean", "product")])
     assert (tmp_path / "sweep" / "multirun.yaml").exists()
+
+
+def test_legality_is_checked_on_one_job_of_each_kind():
+    """Jobs that differ only in plain values compose alike: one stands for them; a group choice, a package, an
+    added key or a ``hydra.`` key (typed by Hydra's schemas) makes another kind."""
+    from types import SimpleNamespace
+
+    from hydra_plugins.mmml_sweeper.mmml_sweeper import MMMLSweeper
+
+    class Loader:
+        def get_group_options(self, name: str) -> list[str]:
+            return {"model": ["a", "b"], "data": ["x"]}.get(name, [])
+
+    sweeper = MMMLSweeper()
+    sweeper.hydra_context = SimpleNamespace(config_loader=Loader())
+    batch = [["seed=0", "model=a"], ["seed=1", "model=a"], ["seed=0", "model=b"], ["seed=2", "model=b"],
+             ["seed=0", "model=a", "+extra=1"], ["seed=1", "model=a", "+extra=2"],
+             ["seed=0", "model=a", "hydra.job.chdir=true"], ["seed=0", "model=a", "hydra.job.chdir=maybe"],
+             ["seed=0", "model=a", "model.net.width=3"], ["seed=0", "model=a", "model.net.width=4"],
+             ["seed=0", "model@m2=a"], ["seed=0", "model@m2=b"]]
+    assert sweeper.representatives(batch) == [batch[i] for i in (0, 2, 4, 6, 7, 8, 10, 11)]
