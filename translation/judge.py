@@ -40,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mmml.data.cache import FeatureCache, source_fingerprint
 from mmml.data.spec import ModalitySpec
+from mmml.optim import adamw
 
 log = logging.getLogger(__name__)
 KEYS = ("audio", "audio_lengths", "text", "text_lengths")
@@ -93,7 +94,7 @@ class JudgeTraining(pl.LightningModule):
         return self.net.loss(batch)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.net.parameters(), lr=self.lr)
+        return adamw(self.net.parameters(), lr=self.lr)
 
 
 @contextmanager
@@ -180,7 +181,8 @@ def judge_cache_params(datamodule: Any, train: dict[str, Tensor], epochs: int, h
     # v5: keyed by the training tensors (v4 omitted the split and standardisation they depend on); v8: trained
     # on batches cut past their longest utterance, its GRU unpacked (mmml.recurrent; the same to float rounding)
     # and the source of the code that trains it, so that a changed model never reuses an older judge
-    code = source_fingerprint("mmml.translation.judge", "mmml.translation.model_based", "mmml.recurrent")
+    code = source_fingerprint("mmml.translation.judge", "mmml.translation.model_based", "mmml.recurrent",
+                              "mmml.optim")
     return {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs, "code": code,
             "hidden": hidden, "seed": seed, "judge": "attention", "v": 8, "accelerator": accelerator,
             "train_data": h.hexdigest()}

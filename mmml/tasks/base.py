@@ -48,6 +48,7 @@ from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
 from mmml.data.contract import batch_size
+from mmml.optim import adamw
 from mmml.tasks.contract import check_method
 from mmml.tasks.gather import SplitOutputs, without_index
 from mmml.tasks.selection import LOWER_IS_BETTER, VAL, BestEpoch, check_selection, metric_mode, monitored
@@ -93,7 +94,8 @@ class MMMLTask(pl.LightningModule):
         net: the method, a plain ``nn.Module`` mapping a batch dict to outputs, following the training
             contract (:mod:`mmml.tasks.contract`); its mode is :attr:`training_mode`.
         lr: learning rate. weight_decay: decoupled weight decay (AdamW).
-        optimizer: a partial optimiser (Hydra ``_partial_: true``) taking ``params``; default AdamW.
+        optimizer: a partial optimiser (Hydra ``_partial_: true``) taking ``params``; default AdamW
+            (:func:`mmml.optim.adamw`, fused where torch has the kernel).
         monitor: the validation metric that selects the tested weights (``"val/acc"``...); ``None``: the
             task's :meth:`default_monitor`, the challenge's headline. mode: ``"min"`` or ``"max"``
             (``None``: :func:`metric_mode`). select_best: test the best validation epoch's weights
@@ -442,4 +444,4 @@ class MMMLTask(pl.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         if self.optimizer_factory is not None:
             return self.optimizer_factory(params)
-        return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        return adamw(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

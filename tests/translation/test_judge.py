@@ -10,6 +10,7 @@ from mmml.translation.model_based import AttentionTranslator
 
 from mmml.data.digit_sequences import VOCAB_EN
 from mmml.data.spec import ModalitySpec
+from mmml.optim import adamw
 
 SPECS = {"audio": ModalitySpec("audio", "sequence", (10, 3)),
          "text": ModalitySpec("text", "tokens", (3,), vocab=VOCAB_EN.tokens)}
@@ -26,7 +27,7 @@ def _hand_written_loop(train, epochs, hidden, batch_size, lr, seed):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = AttentionTranslator(SPECS, "recognition", hidden=hidden)
-        opt = torch.optim.AdamW(net.parameters(), lr=lr)
+        opt = adamw(net.parameters(), lr=lr)  # the judge's AdamW (fused where torch has the kernel)
         n = len(train["text"])
         net.train()
         for _ in range(epochs):
