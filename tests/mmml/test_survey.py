@@ -236,3 +236,19 @@ def test_quick_judge_override_composes_for_every_model_of_its_tables():
             for model in sweep_params(table)["model"].split(","):
                 cfg = compose("config", overrides=[f"experiment={table}", f"model={model.strip()}", *extra])
                 assert cfg.model.task.judge_epochs == 10, (table, model)
+
+
+def test_a_forked_sweep_runs_the_jobs_logs_and_keeps_the_exit_status(tmp_path):
+    """``fork=True``: the same mmml-run arguments in a process forked from the fork server, its output in the
+    sweep's log, its records written, its exit status that of mmml-run (2 for a choice that does not exist)."""
+    from mmml.survey import can_fork
+
+    if not can_fork():
+        pytest.skip("no fork server on this platform")
+    code, _ = run_table("representation_table", tmp_path / "ok", ["seed=0", "model=representation/concat",
+                                                                  "data=avdigits", "trainer.max_epochs=1"], fork=True)
+    assert code == 0
+    assert sweep_progress(tmp_path / "ok") == (1, 0)
+    assert "representation/joint/concat on avdigits seed 0: ok" in (tmp_path / "ok" / "survey.log").read_text()
+    code, _ = run_table("fusion_table", tmp_path / "bad", ["seed=0", "trainer=gpx"], fork=True)
+    assert code == 2 and "closest: gpu" in (tmp_path / "bad" / "survey.log").read_text()
