@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -28,15 +29,21 @@ PLUMBING = ("logger", "callbacks", "trainer.logger", "trainer.callbacks", "train
             "trainer.default_root_dir")
 
 
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a result depends on."""
-    out = {}
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    out = []
     for name in PACKAGES:
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+            out.append((name, None))
+    return tuple(out)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a result depends on (read once per process: its jobs run the code
+    it imported)."""
+    return dict(_installed_versions())
 
 
 def cpu_name() -> str:
@@ -52,8 +59,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
 def git_revision() -> str | None:
-    """The git commit of the source tree mmml runs from, if it is a checkout."""
+    """The git commit of the source tree mmml runs from, if it is a checkout (asked once per process: its jobs
+    run the code it imported, and two ``git`` processes cost every job of a sweep 10 ms)."""
     here = Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
