@@ -14,8 +14,8 @@ steps at once from the kept gates, so that the time loop left is three operation
 the update gate, the gate gradients, one batched product with the recurrent weights) and the weight gradients
 are one matrix product each over all steps, where autograd replays some twenty small operations per step and
 direction and accumulates the weight gradients step by step. 16 sequences, one CPU thread, forward and
-backward (``experiments/benchmarks/recurrent.py``, docs/benchmarks.md): 113 steps of 64 units 17.9 ms against
-26.0 ms for two unpacked ``nn.GRU`` runs under autograd and 58.9 ms packed; 46 steps 7.4 against 11.5 ms.
+backward (``experiments/benchmarks/recurrent.py``, docs/benchmarks.md): 113 steps of 64 units 19.1 ms against
+27.6 ms for two unpacked ``nn.GRU`` runs under autograd and 63.9 ms packed; 46 steps 7.6 against 11.6 ms.
 ``tests/mmml/test_recurrent.py`` checks outputs, final states and gradients against the packed module (in
 float64 to 1e-10) and the backward by gradcheck. On an accelerator, or for a GRU with several layers, it runs
 the packed module itself.
