@@ -1,8 +1,9 @@
 """``mmml-survey``: every challenge's comparison table, run and written into one report.
 
 Runs each ``experiments/experiment/*_table.yaml`` as Hydra multiruns, as many as ``--jobs`` (the table's seeds
-dealt round-robin; one process each, so start-up costs are paid once per sweep, and a long table uses every
-core), the longest tables first; shows progress per sweep and per job (read from the jobs' ``result.json``
+dealt round-robin; one process each, forked where the platform allows from a fork server that imported
+:mod:`mmml.runner` once, so that a sweep starts without importing torch and Lightning again, and a long table
+uses every core), the longest tables first; shows progress per sweep and per job (read from the jobs' ``result.json``
 records, :mod:`mmml.results`), builds each table with :mod:`mmml.tables` as soon as its sweeps are done, and
 writes ``OUT/report.md``: an overview of the taxonomy (challenge -> family -> method -> paper -> config ->
 headline metric), then the tables with their plots, each headed by the exact command that reproduces it and
