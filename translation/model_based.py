@@ -303,10 +303,10 @@ class AttentionTranslator(nn.Module):
         h = self.cell(torch.cat([embedded, ctx], -1), h)
         return h, ctx, torch.cat(atts, -1) if len(atts) > 1 else atts[0]
 
-    def _step(self, token: Tensor, h: Tensor, mem: Tensor, keys: Tensor, mask: Tensor, spans: list[int]
+    def _step(self, token: Tensor, h: Tensor, sources: list[tuple[Tensor, Tensor, Tensor]]
               ) -> tuple[Tensor, Tensor, Tensor]:
-        """One decoder step: ``(log-probs (N, V), new state (N, H), attention (N, S))``."""
-        h, ctx, att = self._advance(self.embed(token), h, self._sources(mem, keys, mask, spans))
+        """One decoder step from :meth:`_sources`: ``(log-probs (N, V), new state (N, H), attention (N, S))``."""
+        h, ctx, att = self._advance(self.embed(token), h, sources)
         return self.out(torch.cat([h, ctx], -1)).log_softmax(-1), h, att
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
@@ -342,6 +342,7 @@ class AttentionTranslator(nn.Module):
         # every beam of an example as one row: (B * W, ...)
         rep = lambda t: t.repeat_interleave(width, 0)  # noqa: E731
         mem, keys, mask, h = rep(mem), rep(keys), rep(mask), rep(h)
+        sources = self._sources(mem, keys, mask, spans)
         score = torch.full((b, width), float("-inf"), device=mem.device)
         score[:, 0] = 0.0
         token = torch.full((b * width,), BOS_ID, dtype=torch.long, device=mem.device)
@@ -349,7 +350,7 @@ class AttentionTranslator(nn.Module):
         tokens = torch.zeros(b, width, 0, dtype=torch.long, device=mem.device)
         atts = torch.zeros(b, width, 0, s, device=mem.device)
         for _ in range(self.max_length + 1):
-            logp, h, att = self._step(token, h, mem, keys, mask, spans)
+            logp, h, att = self._step(token, h, sources)
             logp = logp.view(b, width, -1).clone()
             logp[..., PAD_ID] = float("-inf")  # never emit padding ...
             finished = logp.new_full(logp.shape[-1:], float("-inf"))
@@ -382,13 +383,14 @@ class AttentionTranslator(nn.Module):
     def greedy(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Greedy decoding, written plainly (the reference that beam search of width 1 must equal)."""
         mem, keys, mask, h, spans = self._start(batch)
+        sources = self._sources(mem, keys, mask, spans)
         b = mask.shape[0]
         token = torch.full((b,), BOS_ID, dtype=torch.long, device=mem.device)
         out = torch.zeros(b, self.max_length, dtype=torch.long, device=mem.device)
         lengths = torch.full((b,), self.max_length, dtype=torch.long, device=mem.device)
         finished = torch.zeros(b, dtype=torch.bool, device=mem.device)
         for t in range(self.max_length + 1):
-            logp, h, _ = self._step(token, h, mem, keys, mask, spans)
+            logp, h, _ = self._step(token, h, sources)
             logp[:, PAD_ID] = float("-inf")
             token = logp.argmax(-1)
             newly = (token == EOS_ID) & ~finished

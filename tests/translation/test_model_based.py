@@ -78,10 +78,11 @@ def _sequence_logprob(net: AttentionTranslator, batch, seqs: torch.Tensor) -> to
     mem, keys, mask, h, spans = net._start(batch)
     n = seqs.shape[0]
     mem, keys, mask, h = (t.expand(n, *t.shape[1:]) for t in (mem, keys, mask, h))
+    sources = net._sources(mem, keys, mask, spans)
     token, total = torch.full((n,), BOS_ID), torch.zeros(n)
     ended = torch.zeros(n, dtype=torch.bool)
     for t in range(seqs.shape[1]):
-        logp, h, _ = net._step(token, h, mem, keys, mask, spans)
+        logp, h, _ = net._step(token, h, sources)
         total = total + torch.where(ended, 0.0, logp.gather(1, seqs[:, t:t + 1])[:, 0])
         ended |= seqs[:, t] == EOS_ID
         token = seqs[:, t]
