@@ -153,7 +153,8 @@ def table_parts(experiment: str, overrides: Sequence[str], parts: int | None = N
     """The table's sweep cut into ``parts`` sweeps (default: one per seed it sweeps), each the extra override
     of one sweep: its seeds, dealt round-robin (``seed=0,2,4`` and ``seed=1,3`` for 2 parts of 5 seeds); one
     part when the command line fixes ``seed`` or the table does not sweep it. Fewer parts start fewer
-    processes (about 6 s of imports each); more let a long table use more cores."""
+    processes (2.5 s each forked from the fork server, 6 s as new processes); more let a long table use more
+    cores."""
     seeds = [s.strip() for s in (sweep_params(experiment).get("seed") or "").split(",") if s.strip()]
     if not seeds or any(o.partition("=")[0].lstrip("+") == "seed" for o in overrides):
         return [[]]
