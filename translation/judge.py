@@ -182,7 +182,7 @@ def judge_cache_params(datamodule: Any, train: dict[str, Tensor], epochs: int, h
     # on batches cut past their longest utterance, its GRU unpacked (mmml.recurrent; the same to float rounding)
     # and the source of the code that trains it, so that a changed model never reuses an older judge
     code = source_fingerprint("mmml.translation.judge", "mmml.translation.model_based", "mmml.recurrent",
-                              "mmml.optim")
+                              "mmml.optim", "mmml.data.sequences")  # sequences: trim_to_longest cuts its batches
     return {"data": datamodule.params(), "standardize": str(datamodule.standardize), "epochs": epochs, "code": code,
             "hidden": hidden, "seed": seed, "judge": "attention", "v": 8, "accelerator": accelerator,
             "train_data": h.hexdigest()}
